@@ -1,0 +1,34 @@
+//! Access-token claims (SPEC §2).
+
+use serde::{Deserialize, Serialize};
+
+/// The `typ` header of every access token (RFC 9068 §2.1), so an access token
+/// can never be mistaken for another kind of JWT (RFC 8725 §3.11).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of a jwtd access token.
+///
+/// Every field is required on verify: a token missing one is malformed.
+/// `aud` is a single string because jwtd is the only issuer of these tokens
+/// and always writes one audience.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer: the configured `issuer`, checked on verify.
+    pub iss: String,
+    /// Subject: the user's stable id (never the username, which can be reused).
+    pub sub: String,
+    /// Audience: the configured `audience`, checked on verify.
+    pub aud: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Not before, seconds since the epoch (equal to `iat` for jwtd tokens).
+    pub nbf: i64,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Token id: 128 random bits, base64url (see [`crate::id::Id128`]).
+    pub jti: String,
+    /// Session id: 128 random bits, base64url.
+    pub sid: String,
+    /// The username at issue time, for display only.
+    pub preferred_username: String,
+}

@@ -1,0 +1,87 @@
+//! 128-bit random identifiers for tokens (`jti`) and sessions (`sid`).
+//!
+//! They are kept as raw bytes rather than strings so the revocation index can
+//! store 16 bytes per entry and hash them for free (the bytes are already
+//! uniformly random), and they are written as 22 characters of base64url.
+
+use std::fmt;
+
+/// A 128-bit identifier drawn from the system CSPRNG.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Id128(pub [u8; 16]);
+
+impl Id128 {
+    /// A fresh random identifier (128 bits from the OS CSPRNG).
+    pub fn random() -> Self {
+        let mut b = [0u8; 16];
+        fill_random(&mut b);
+        Self(b)
+    }
+
+    /// Parses the 22-character base64url form; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 22 {
+            return None;
+        }
+        let bytes = crate::b64::decode(text)?;
+        let arr: [u8; 16] = bytes.try_into().ok()?;
+        let id = Self(arr);
+        // Reject non-canonical encodings (stray low bits in the last char) so
+        // each id has exactly one text form and cannot dodge a revocation.
+        (id.to_string() == text).then_some(id)
+    }
+}
+
+impl fmt::Display for Id128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::b64::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Id128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id128({self})")
+    }
+}
+
+/// Fills `buf` from the OS CSPRNG (via aws-lc).
+///
+/// A failing system RNG leaves no safe way to mint secrets, so it aborts
+/// rather than return predictable bytes.
+#[allow(clippy::expect_used)]
+pub fn fill_random(buf: &mut [u8]) {
+    aws_lc_rs::rand::fill(buf).expect("system random number generator failed");
+}
+
+/// `n` random bytes as unpadded base64url: refresh tokens and secrets.
+pub fn random_token(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    fill_random(&mut b);
+    crate::b64::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_other_forms() {
+        let id = Id128::random();
+        let s = id.to_string();
+        assert_eq!(s.len(), 22);
+        assert_eq!(Id128::parse(&s), Some(id));
+        assert_eq!(Id128::parse("short"), None);
+        assert_eq!(Id128::parse(&format!("{s}=")), None);
+        assert_ne!(Id128::random(), Id128::random());
+    }
+
+    #[test]
+    fn rejects_non_canonical_last_character() {
+        let s = Id128([0; 16]).to_string(); // "AAAA…AA": last char carries 2 spare bits
+        let mut alt = s.clone();
+        alt.pop();
+        alt.push('B');
+        assert_eq!(Id128::parse(&s), Some(Id128([0; 16])));
+        assert_eq!(Id128::parse(&alt), None);
+    }
+}

@@ -1,0 +1,35 @@
+//! # jwtd-core: the token model, with no I/O
+//!
+//! Everything security-critical in jwtd lives here, so it can be read, tested,
+//! benchmarked and fuzzed on its own.
+//!
+//! * An **access token** is a compact JWS (`typ: at+jwt`) signed by one key of
+//!   the [`keys::KeyRing`]; each key has exactly one pinned algorithm, and
+//!   [`token::Verifier`] refuses any token whose header names another one.
+//!   `jku`, `x5u` and `jwk` headers are ignored: `kid` is only a map key.
+//! * A token is **revoked** when its `jti`, its session (`sid`), its user (a
+//!   cut-off time: tokens issued strictly before it) or its signing key appear
+//!   in the [`revocation::RevocationIndex`]. Each entry lives until the last
+//!   token it could reject has expired, so the index is bounded by live tokens
+//!   and never by a size limit (evicting an entry would un-revoke a token).
+//! * Passwords are argon2id ([`password`]), with a dummy hash so unknown users
+//!   cost as much as wrong passwords.
+//!
+//! ## Layout
+//! * [`clock`]: Unix time in seconds, and a clock tests can fix.
+//! * [`id`]: 128-bit random identifiers (`jti`, `sid`) and their text form.
+//! * [`claims`]: access-token claims.
+//! * [`keys`]: algorithms, signing and verifying keys, key generation, the key ring.
+//! * [`token`]: issue and verify access tokens.
+//! * [`revocation`]: the in-memory revocation index.
+//! * [`password`]: argon2id hashing.
+//! * [`b64`]: base64url without padding, the only encoding JOSE uses.
+
+pub mod b64;
+pub mod claims;
+pub mod clock;
+pub mod id;
+pub mod keys;
+pub mod password;
+pub mod revocation;
+pub mod token;

@@ -1,0 +1,207 @@
+//! The application: shared state, startup, and the serve loop.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::hmac;
+use jwtd_core::clock::Clock;
+use jwtd_core::id::fill_random;
+use jwtd_core::keys::KeyRing;
+use jwtd_core::password::PasswordHasher;
+use jwtd_core::revocation::{Revocation, RevocationIndex};
+use jwtd_core::token::Validation;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+use crate::{keyring, sweeper};
+
+/// Everything a request handler or background task needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    /// Validated configuration.
+    pub config: Config,
+    /// System of record.
+    pub store: Store,
+    /// Keys; swapped whole on rotation so verification never takes a lock.
+    pub keys: ArcSwap<KeyRing>,
+    /// In-memory revocations, consulted on every request.
+    pub index: RevocationIndex,
+    /// Expected iss/aud/leeway.
+    pub validation: Validation,
+    /// Time source (fixed in some tests).
+    pub clock: Clock,
+    /// argon2id with the configured cost.
+    pub hasher: PasswordHasher,
+    /// Caps concurrent argon2 runs: each holds `argon2_memory_kib` of RAM and
+    /// a blocking thread, and a login flood must not exhaust either.
+    pub hash_slots: Semaphore,
+    /// Derives each refresh token's successor from the token itself, so a
+    /// replay within the grace gets the same successor without the server
+    /// ever storing a token (only hashes).
+    pub refresh_key: hmac::Key,
+    /// Position in the store's revocation log already applied to `index`.
+    pub log_seq: AtomicI64,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Errors that stop startup.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened (configuration: exit 2).
+    #[error("invalid configuration: database_url: {0}")]
+    Database(StoreError),
+    /// The data directory could not be created (configuration: exit 2).
+    #[error("invalid configuration: data_dir: {0}")]
+    DataDir(std::io::Error),
+    /// The listen address could not be bound (configuration: exit 2).
+    #[error("invalid configuration: listen: {0}")]
+    Listen(std::io::Error),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AppState {
+    /// Opens the store, loads keys and live revocations, builds the state.
+    pub async fn new(config: Config, clock: Clock) -> Result<Self, StartError> {
+        if config.database_url.starts_with("sqlite:") {
+            create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
+        }
+        let store = Store::open(&config.database_url)
+            .await
+            .map_err(StartError::Database)?;
+        let now = clock.now();
+        let ring = keyring::load_or_init(&store, &config, now)
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let mut init = vec![0u8; 32];
+        fill_random(&mut init);
+        let secret = store
+            .secret("refresh_successor_key", init)
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let index = RevocationIndex::new();
+        let (live, seq) = store
+            .live_revocations(now)
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        for r in &live {
+            // A row that does not parse cannot have been written by us; skip
+            // it loudly rather than refuse to start.
+            if let Err(e) = index.insert(r) {
+                tracing::warn!(kind = %r.kind, error = %e, "skipping unreadable revocation");
+            }
+        }
+        tracing::info!(revocations = live.len(), "revocation index loaded");
+        let hasher =
+            PasswordHasher::new(config.password).map_err(|e| StartError::Other(e.to_string()))?;
+        let validation = Validation {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: config.leeway_secs(),
+        };
+        Ok(Self(Arc::new(Inner {
+            hash_slots: Semaphore::new(config.argon2_concurrency),
+            config,
+            store,
+            keys: ArcSwap::from_pointee(ring),
+            index,
+            validation,
+            clock,
+            hasher,
+            refresh_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            log_seq: AtomicI64::new(seq),
+        })))
+    }
+
+    /// Applies revocations that the store has committed to the index.
+    pub fn apply(&self, revocations: &[Revocation]) {
+        for r in revocations {
+            if let Err(e) = self.index.insert(r) {
+                tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
+            }
+        }
+    }
+
+    /// Reads revocations other processes logged (e.g. the CLI) since the
+    /// last look, and applies them.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        let seq = self.log_seq.load(Ordering::Acquire);
+        let (list, last) = self.store.revocations_since(seq).await?;
+        self.apply(&list);
+        self.log_seq.fetch_max(last, Ordering::AcqRel);
+        Ok(list.len())
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct App {
+    /// Shared state (tests use it to inspect the index).
+    pub state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Builds the state and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let listen = config.listen;
+        let state = AppState::new(config, clock).await?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(StartError::Listen)?;
+        Ok(Self { state, listener })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops background tasks.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let tasks = sweeper::spawn(self.state.clone(), stop_rx);
+        let router = crate::http::router(self.state.clone());
+        tracing::info!(addr = %self.listener.local_addr()?, "jwtd listening");
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        served
+    }
+}
+
+/// Creates the data directory readable by its owner only: it holds private
+/// signing keys.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}

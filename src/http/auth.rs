@@ -1,0 +1,93 @@
+//! Bearer authentication for protected routes.
+//!
+//! The request path, in order: `Authorization` header → size cap →
+//! signature and claims ([`jwtd_core::token::verify`]) → revocation index
+//! lookup → [`AuthContext`]. No store access: a protected request costs a
+//! signature check and a few hash-map probes.
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, header, request::Parts};
+use jwtd_core::revocation::TokenRef;
+use jwtd_core::token::{self, Expiry, TokenError, VerifiedToken};
+
+use super::error::{ApiError, Rejection};
+use crate::app::AppState;
+
+/// The verified, unrevoked caller of a protected route.
+#[derive(Clone, Debug)]
+pub struct AuthContext {
+    /// The token's claims and parsed ids.
+    pub token: VerifiedToken,
+}
+
+/// The bearer token of a request: `Ok(None)` when there are no credentials
+/// at all (no header, or another scheme).
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken(Rejection::Invalid(TokenError::Malformed)))?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return if value.eq_ignore_ascii_case("bearer") {
+            Err(ApiError::InvalidToken(Rejection::Invalid(
+                TokenError::Malformed,
+            )))
+        } else {
+            Ok(None)
+        };
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim();
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken(Rejection::Invalid(
+            TokenError::Malformed,
+        )));
+    }
+    Ok(Some(token))
+}
+
+/// Verifies a token and checks it against the revocation index.
+pub fn authenticate(
+    state: &AppState,
+    token: &str,
+    expiry: Expiry,
+) -> Result<VerifiedToken, Rejection> {
+    let now = state.clock.now();
+    let keys = state.keys.load();
+    let t =
+        token::verify(&keys, token, &state.validation, now, expiry).map_err(Rejection::Invalid)?;
+    if let Some(kind) = state.index.check(&token_ref(&t)) {
+        return Err(Rejection::Revoked(kind));
+    }
+    Ok(t)
+}
+
+/// The revocation-relevant view of a verified token.
+pub fn token_ref(t: &VerifiedToken) -> TokenRef<'_> {
+    TokenRef {
+        jti: t.jti,
+        sid: t.sid,
+        sub: &t.claims.sub,
+        iat: t.claims.iat,
+        kid: &t.kid,
+    }
+}
+
+impl FromRequestParts<AppState> for AuthContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?.ok_or(ApiError::Unauthorized)?;
+        match authenticate(state, token, Expiry::Enforce) {
+            Ok(token) => Ok(Self { token }),
+            Err(r) => {
+                tracing::debug!(reason = r.reason(), "bearer token rejected");
+                Err(ApiError::InvalidToken(r))
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `ApiError`: the one place an error becomes a status, a JSON body
+//! (`{"error", "error_description"}`) and, for bearer failures, an RFC 6750
+//! `WWW-Authenticate` header. Internal details never reach the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jwtd_core::revocation::RevocationKind;
+use jwtd_core::token::TokenError;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// Why a bearer token was refused on a protected route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// It failed verification.
+    Invalid(TokenError),
+    /// It verified but is revoked.
+    Revoked(RevocationKind),
+}
+
+impl Rejection {
+    /// Client-facing description (deliberately coarse for revocations: the
+    /// kind does not help an attacker, but neither does it help a client).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Invalid(e) => match e {
+                TokenError::TooLarge => "token too large",
+                TokenError::Malformed => "malformed token",
+                TokenError::UnknownKey => "unknown signing key",
+                TokenError::AlgorithmMismatch => "algorithm not allowed",
+                TokenError::WrongType => "not an access token",
+                TokenError::CriticalHeader => "unsupported critical header",
+                TokenError::BadSignature => "invalid signature",
+                TokenError::Expired => "token expired",
+                TokenError::NotYetValid => "token not yet valid",
+                TokenError::IssuedInFuture => "token issued in the future",
+                TokenError::WrongIssuer => "wrong issuer",
+                TokenError::WrongAudience => "wrong audience",
+            },
+            Self::Revoked(_) => "token revoked",
+        }
+    }
+
+    /// Stable reason label for metrics and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Invalid(e) => e.reason(),
+            Self::Revoked(k) => match k {
+                RevocationKind::Token => "revoked_token",
+                RevocationKind::Session => "revoked_session",
+                RevocationKind::User => "revoked_user",
+                RevocationKind::Key => "revoked_key",
+            },
+        }
+    }
+}
+
+/// Every error a handler can answer with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `invalid_request`.
+    InvalidRequest(String),
+    /// 400 `invalid_token`: a logout with a token that is not ours.
+    BadLogoutToken(&'static str),
+    /// 401 `unauthorized` with a bare `WWW-Authenticate: Bearer`: no credentials.
+    Unauthorized,
+    /// 401 `invalid_token` with an RFC 6750 challenge.
+    InvalidToken(Rejection),
+    /// 401 `invalid_credentials`.
+    InvalidCredentials,
+    /// 401 `invalid_grant`.
+    InvalidGrant,
+    /// 403 `registration_disabled`.
+    RegistrationDisabled,
+    /// 404 `not_found`.
+    NotFound,
+    /// 405 `method_not_allowed`.
+    MethodNotAllowed,
+    /// 409 `username_taken`.
+    UsernameTaken,
+    /// 413 `payload_too_large`.
+    PayloadTooLarge,
+    /// 415 `unsupported_media_type`.
+    UnsupportedMediaType,
+    /// 429 `too_many_attempts`, retry after this many seconds.
+    TooManyAttempts(i64),
+    /// 503 `temporarily_unavailable`: the store could not answer or commit.
+    Unavailable,
+    /// 500 `server_error`.
+    Internal,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal,
+        }
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::InvalidRequest(m) => (S::BAD_REQUEST, "invalid_request", m.clone()),
+            Self::BadLogoutToken(m) => (S::BAD_REQUEST, "invalid_token", (*m).to_owned()),
+            Self::Unauthorized => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "missing bearer token".into(),
+            ),
+            Self::InvalidToken(r) => (S::UNAUTHORIZED, "invalid_token", r.description().into()),
+            Self::InvalidCredentials => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid username or password".into(),
+            ),
+            Self::InvalidGrant => (
+                S::UNAUTHORIZED,
+                "invalid_grant",
+                "refresh token is invalid, expired or revoked".into(),
+            ),
+            Self::RegistrationDisabled => (
+                S::FORBIDDEN,
+                "registration_disabled",
+                "registration is closed".into(),
+            ),
+            Self::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path".into(),
+            ),
+            Self::UsernameTaken => (S::CONFLICT, "username_taken", "username is taken".into()),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body over 16 KiB".into(),
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected Content-Type: application/json".into(),
+            ),
+            Self::TooManyAttempts(_) => (
+                S::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed logins; retry later".into(),
+            ),
+            Self::Unavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "storage unavailable; nothing was changed".into(),
+            ),
+            Self::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = self.parts();
+        let challenge = match &self {
+            Self::Unauthorized => Some("Bearer".to_owned()),
+            Self::InvalidToken(r) => Some(format!(
+                r#"Bearer error="invalid_token", error_description="{}""#,
+                r.description()
+            )),
+            _ => None,
+        };
+        let mut resp = (
+            status,
+            axum::Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        let headers = resp.headers_mut();
+        if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, c);
+        }
+        if let Self::TooManyAttempts(secs) = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}

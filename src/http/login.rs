@@ -1,0 +1,299 @@
+//! Accounts and tokens: `POST /register`, `POST /login`, `POST /token/refresh`.
+
+use std::net::SocketAddr;
+
+use aws_lc_rs::{digest, hmac};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use axum::{Router, response::IntoResponse};
+use jwtd_core::claims::AccessClaims;
+use jwtd_core::id::{Id128, random_token};
+use jwtd_core::{b64, token};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::Json;
+use crate::app::AppState;
+use crate::store::{NewSession, RefreshOutcome, RefreshRequest, StoreError, UserRecord};
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/token/refresh", post(refresh))
+}
+
+/// Username and password, for both register and login.
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// `201` body of `/register`.
+#[derive(Serialize)]
+pub struct Registered {
+    user_id: String,
+    username: String,
+}
+
+/// Body of a successful login or refresh.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+    session_id: String,
+}
+
+/// `/token/refresh` request.
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+const MAX_PASSWORD: usize = 1024;
+
+fn valid_username(u: &str) -> bool {
+    (1..=64).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Json(c): Json<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !state.config.open_registration {
+        return Err(ApiError::RegistrationDisabled);
+    }
+    if !valid_username(&c.username) {
+        return Err(ApiError::InvalidRequest(
+            "username must be 1-64 characters of A-Z a-z 0-9 . _ @ -".into(),
+        ));
+    }
+    if !(8..=MAX_PASSWORD).contains(&c.password.len()) {
+        return Err(ApiError::InvalidRequest(
+            "password must be 8-1024 bytes".into(),
+        ));
+    }
+    let hash = hash_password(&state, c.password).await?;
+    let user = UserRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: c.username,
+        password_hash: hash,
+        created_at: state.clock.now(),
+    };
+    match state.store.create_user(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(ApiError::UsernameTaken),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user_id = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Registered {
+            user_id: user.id,
+            username: user.username,
+        }),
+    ))
+}
+
+/// Hashes on the blocking pool, at most `argon2_concurrency` at a time.
+pub async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    let _slot = state
+        .hash_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let hasher = state.hasher.clone();
+    tokio::task::spawn_blocking(move || hasher.hash(password.as_bytes()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|_| ApiError::Internal)
+}
+
+async fn verify_password(
+    state: &AppState,
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, ApiError> {
+    let _slot = state
+        .hash_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let hasher = state.hasher.clone();
+    tokio::task::spawn_blocking(move || hasher.verify(password.as_bytes(), hash.as_deref()))
+        .await
+        .map_err(|_| ApiError::Internal)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(c): Json<Credentials>,
+) -> Result<axum::Json<TokenResponse>, ApiError> {
+    if c.password.len() > MAX_PASSWORD || c.username.len() > 256 {
+        return Err(ApiError::InvalidRequest(
+            "username or password too long".into(),
+        ));
+    }
+    let ip = peer.ip().to_string();
+    let now = state.clock.now();
+    let window = crate::config::secs(state.config.login_failure_window);
+    if let Some((failures, start)) = state
+        .store
+        .login_failures(&c.username, &ip, now - window)
+        .await?
+        && failures >= state.config.login_max_failures
+    {
+        return Err(ApiError::TooManyAttempts(start + window - now));
+    }
+    let user = state.store.user_by_name(&c.username).await?;
+    // Unknown users are verified against a dummy hash: same work, same
+    // answer, so neither timing nor body tells whether a username exists.
+    let ok = verify_password(
+        &state,
+        c.password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let Some(user) = user.filter(|_| ok) else {
+        state
+            .store
+            .record_login_failure(&c.username, &ip, now, now - window)
+            .await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.store.clear_login_failures(&c.username, &ip).await?;
+    let sid = Id128::random();
+    let refresh_token = random_token(32);
+    let (access_token, exp) = issue_access(&state, &user, sid, now)?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    state
+        .store
+        .create_session(&NewSession {
+            id: sid.to_string(),
+            user_id: user.id.clone(),
+            now,
+            user_agent,
+            ip: Some(ip),
+            refresh_hash: hash_refresh(&refresh_token),
+            refresh_expires_at: now + state.config.refresh_ttl_secs(),
+            access_expires_at: exp,
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, session_id = %sid, "login");
+    Ok(axum::Json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: exp - now,
+        refresh_token,
+        session_id: sid.to_string(),
+    }))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let presented = body.refresh_token;
+    // Our refresh tokens are 32 random bytes in base64url; anything else is
+    // not worth a store round trip.
+    if presented.len() != 43 || b64::decode(&presented).is_none() {
+        return Err(ApiError::InvalidGrant);
+    }
+    let now = state.clock.now();
+    let successor = successor_of(&state, &presented);
+    let access_exp = now + state.config.access_ttl_secs();
+    let outcome = state
+        .store
+        .refresh(&RefreshRequest {
+            hash: hash_refresh(&presented),
+            successor_hash: hash_refresh(&successor),
+            now,
+            successor_expires_at: now + state.config.refresh_ttl_secs(),
+            access_expires_at: access_exp,
+            grace: crate::config::secs(state.config.refresh_reuse_grace),
+            leeway: state.config.leeway_secs(),
+        })
+        .await?;
+    let (session, user) = match outcome {
+        RefreshOutcome::Rotated(s, u) | RefreshOutcome::Replayed(s, u) => (s, u),
+        RefreshOutcome::Theft(revocation) => {
+            state.apply(std::slice::from_ref(&revocation));
+            tracing::warn!(session_id = %revocation.value, "refresh token reuse: session revoked");
+            return Err(ApiError::InvalidGrant);
+        }
+        RefreshOutcome::Invalid => return Err(ApiError::InvalidGrant),
+    };
+    let sid = Id128::parse(&session.id).ok_or(ApiError::Internal)?;
+    let (access_token, exp) = issue_access(&state, &user, sid, now)?;
+    Ok(axum::Json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: exp - now,
+        refresh_token: successor,
+        session_id: session.id,
+    }))
+}
+
+/// Signs a new access token for `user` in session `sid`; returns it and `exp`.
+pub fn issue_access(
+    state: &AppState,
+    user: &UserRecord,
+    sid: Id128,
+    now: i64,
+) -> Result<(String, i64), ApiError> {
+    let exp = now + state.config.access_ttl_secs();
+    let claims = AccessClaims {
+        iss: state.config.issuer.clone(),
+        sub: user.id.clone(),
+        aud: state.config.audience.clone(),
+        iat: now,
+        nbf: now,
+        exp,
+        jti: Id128::random().to_string(),
+        sid: sid.to_string(),
+        preferred_username: user.username.clone(),
+    };
+    let keys = state.keys.load();
+    let t = token::issue(keys.active(), &claims).map_err(|_| ApiError::Internal)?;
+    Ok((t, exp))
+}
+
+/// SHA-256 of a refresh token: all the store ever sees of it.
+pub fn hash_refresh(token: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// The deterministic successor of a refresh token: HMAC of the token under a
+/// server secret. Unpredictable without both, and recomputable on a replay.
+fn successor_of(state: &AppState, token: &str) -> String {
+    b64::encode(hmac::sign(&state.refresh_key, token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_username;
+
+    #[test]
+    fn usernames_follow_the_spec_alphabet() {
+        assert!(valid_username("alice.b_c@d-e"));
+        assert!(valid_username(&"a".repeat(64)));
+        assert!(!valid_username(""));
+        assert!(!valid_username(&"a".repeat(65)));
+        assert!(!valid_username("al ice"));
+        assert!(!valid_username("alïce"));
+    }
+}

@@ -1,0 +1,123 @@
+//! `POST /logout`: the seed's endpoint, done right.
+//!
+//! The token may come in `Authorization: Bearer` or in the body `{token}`
+//! (as in the seed). It must be genuine, but may have expired: a user whose
+//! access token lapsed can still end the session. A token that is already
+//! revoked gets 200 and changes nothing, so retries are harmless.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json as AxumJson, Router};
+use jwtd_core::token::{Expiry, TokenError};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{authenticate, bearer};
+use super::error::{ApiError, Rejection};
+use super::extract::{OptionalJson, Query};
+use crate::app::AppState;
+use crate::store::SessionRevocation;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/logout", post(logout))
+}
+
+/// Which sessions a logout ends.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The caller's session.
+    #[default]
+    Local,
+    /// Every other session of the user.
+    Others,
+    /// Every session of the user, and every token issued before now.
+    Global,
+}
+
+/// Optional JSON body.
+#[derive(Deserialize, Default)]
+pub struct LogoutBody {
+    token: Option<String>,
+    scope: Option<Scope>,
+}
+
+/// Query string.
+#[derive(Deserialize, Default)]
+pub struct LogoutQuery {
+    scope: Option<Scope>,
+}
+
+/// `200` body.
+#[derive(Serialize)]
+pub struct LogoutResponse {
+    message: &'static str,
+    scope: Scope,
+    sessions_revoked: u64,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LogoutQuery>,
+    OptionalJson(body): OptionalJson<LogoutBody>,
+) -> Result<AxumJson<LogoutResponse>, ApiError> {
+    let body = body.unwrap_or_default();
+    let scope = match (q.scope, body.scope) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::InvalidRequest(
+                "scope differs between query and body".into(),
+            ));
+        }
+        (a, b) => a.or(b).unwrap_or_default(),
+    };
+    let from_header = match bearer(&headers) {
+        Ok(t) => t,
+        // A malformed Authorization header is a bad token, answered as the
+        // seed does: 400.
+        Err(_) => return Err(ApiError::BadLogoutToken("malformed token")),
+    };
+    let Some(raw) = from_header.or(body.token.as_deref()) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let t = match authenticate(&state, raw, Expiry::Ignore) {
+        Ok(t) => t,
+        Err(Rejection::Revoked(_)) => {
+            return Ok(AxumJson(LogoutResponse {
+                message: "Logged out successfully",
+                scope,
+                sessions_revoked: 0,
+            }));
+        }
+        Err(r @ Rejection::Invalid(e)) => {
+            tracing::debug!(reason = r.reason(), "logout with invalid token");
+            return Err(ApiError::BadLogoutToken(match e {
+                TokenError::BadSignature => "invalid signature",
+                _ => r.description(),
+            }));
+        }
+    };
+    let now = state.clock.now();
+    let sid = t.sid.to_string();
+    let user_expires_at = (scope == Scope::Global)
+        .then(|| now + state.config.access_ttl_secs() + state.config.leeway_secs());
+    let revoked = state
+        .store
+        .revoke_sessions(&SessionRevocation {
+            user_id: t.claims.sub.clone(),
+            only: (scope == Scope::Local).then(|| sid.clone()),
+            except: (scope == Scope::Others).then(|| sid.clone()),
+            user_expires_at,
+            now,
+            leeway: state.config.leeway_secs(),
+        })
+        .await?;
+    state.apply(&revoked.revocations);
+    tracing::info!(user_id = %t.claims.sub, session_id = %sid, ?scope, sessions = revoked.live_sessions, "logout");
+    Ok(AxumJson(LogoutResponse {
+        message: "Logged out successfully",
+        scope,
+        sessions_revoked: revoked.live_sessions,
+    }))
+}

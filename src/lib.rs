@@ -1,0 +1,29 @@
+//! # jwtd: a JWT issuer and revocation service that makes logout real
+//!
+//! Users log in and get short-lived access JWTs plus rotating refresh tokens;
+//! logging out revokes a token, a session, all of a user's sessions or a
+//! signing key, and every protected request checks signature *and*
+//! revocation in memory. The token model itself lives in [`jwtd_core`].
+//!
+//! ## Layout
+//! * [`cli`]: the command line.
+//! * [`config`]: flags, env and file merged and validated into a `Config`.
+//! * [`telemetry`]: logging setup.
+//! * [`app`]: shared state, startup (keys, revocation index) and the serve loop.
+//! * [`keyring`]: loading, generating and rotating signing keys.
+//! * [`store`]: the system of record (SQLite embedded).
+//! * [`sweeper`]: background purge of expired state and revocation-log catch-up.
+//! * [`http`]: the HTTP API, one module per resource.
+//! * [`commands`]: what each subcommand does.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod keyring;
+pub mod store;
+pub mod sweeper;
+pub mod telemetry;
+
+pub use jwtd_core as core;

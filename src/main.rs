@@ -1,0 +1,17 @@
+//! The `jwtd` binary: parse, run, map errors to exit codes (2 = bad config).
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = jwtd::cli::Cli::parse();
+    match jwtd::commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jwtd: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

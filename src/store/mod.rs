@@ -1,0 +1,328 @@
+//! The system of record: users, sessions, refresh-token hashes, the
+//! revocation log, signing keys and login-failure counters.
+//!
+//! Handlers talk to [`Store`] only; the backend behind it (SQLite for the
+//! embedded mode, PostgreSQL for cluster mode) is chosen by the database URL.
+//! Every mutating method commits before it returns: a revocation returned by
+//! a method is durable, and the caller may acknowledge it.
+
+mod sqlite;
+
+use jwtd_core::keys::KeyMaterial;
+use jwtd_core::revocation::Revocation;
+
+pub use sqlite::SqliteStore;
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or could not commit.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] sqlx::Error),
+    /// A uniqueness constraint refused the write (e.g. username taken).
+    #[error("conflict")]
+    Conflict,
+    /// Stored data does not parse (e.g. a key of an unknown algorithm).
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+}
+
+/// A user account.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    /// Stable id (`sub`).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A login session.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    /// Session id (`sid`).
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Login time.
+    pub created_at: i64,
+    /// Last login or refresh.
+    pub last_seen_at: i64,
+    /// User agent of the login request.
+    pub user_agent: Option<String>,
+    /// Client IP of the login request.
+    pub ip: Option<String>,
+    /// Expiry of the current refresh token.
+    pub expires_at: i64,
+    /// Latest `exp` of the session's access tokens.
+    pub access_expires_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+impl SessionRecord {
+    /// Live: not revoked and its refresh token not expired.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// What a new login writes.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Session id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Login time.
+    pub now: i64,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// SHA-256 of the first refresh token.
+    pub refresh_hash: Vec<u8>,
+    /// Its expiry.
+    pub refresh_expires_at: i64,
+    /// `exp` of the first access token.
+    pub access_expires_at: i64,
+}
+
+/// A refresh request, all hashes computed by the caller.
+#[derive(Clone, Debug)]
+pub struct RefreshRequest {
+    /// SHA-256 of the presented token.
+    pub hash: Vec<u8>,
+    /// SHA-256 of its (deterministic) successor.
+    pub successor_hash: Vec<u8>,
+    /// Now.
+    pub now: i64,
+    /// Expiry of a newly minted successor.
+    pub successor_expires_at: i64,
+    /// `exp` of the access token about to be issued.
+    pub access_expires_at: i64,
+    /// How long after a rotation the previous token may be replayed.
+    pub grace: i64,
+    /// Clock-skew allowance, added to revocation expiries.
+    pub leeway: i64,
+}
+
+/// How a refresh request ended.
+#[derive(Clone, Debug)]
+pub enum RefreshOutcome {
+    /// The current token was rotated; the successor is now current.
+    Rotated(SessionRecord, UserRecord),
+    /// The previous token was replayed within the grace: same successor.
+    Replayed(SessionRecord, UserRecord),
+    /// A retired token was reused outside the grace: the session is revoked
+    /// (committed), and this revocation must be applied to the index.
+    Theft(Revocation),
+    /// Unknown, expired, or of a dead session.
+    Invalid,
+}
+
+/// A signing key with its lifecycle.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    /// The key itself.
+    pub material: KeyMaterial,
+    /// Generation time.
+    pub created_at: i64,
+    /// When it stopped signing.
+    pub retired_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Until when tokens it signed can be valid (set once retired).
+    pub verify_until: Option<i64>,
+}
+
+impl StoredKey {
+    /// The key currently signing: neither retired nor revoked.
+    pub fn is_active(&self) -> bool {
+        self.retired_at.is_none() && self.revoked_at.is_none()
+    }
+}
+
+/// Counts of what a purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Expired revocations.
+    pub revocations: u64,
+    /// Dead sessions.
+    pub sessions: u64,
+    /// Expired refresh-token hashes.
+    pub refresh_tokens: u64,
+    /// Keys no token can need any more.
+    pub keys: u64,
+}
+
+/// The store, whichever backend is configured.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(SqliteStore),
+}
+
+/// Forwards a call to whichever backend is in use.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store at `url`, creating and migrating it if needed.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::Sqlite(SqliteStore::open(url).await?))
+    }
+
+    /// Closes every connection; later calls fail with `Unavailable`. Used at
+    /// shutdown, and by tests to simulate a store that cannot commit.
+    pub async fn close(&self) {
+        dispatch!(self, s => s.close().await)
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// The named server secret, created with `init` on first use.
+    pub async fn secret(&self, name: &str, init: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        dispatch!(self, s => s.secret(name, init).await)
+    }
+
+    /// Creates a user; `Conflict` if the username is taken.
+    pub async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_user(u).await)
+    }
+
+    /// A user by username.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        dispatch!(self, s => s.user_by_name(username).await)
+    }
+
+    /// Failed logins for (username, ip) in the window: (count, window start).
+    pub async fn login_failures(
+        &self,
+        username: &str,
+        ip: &str,
+        since: i64,
+    ) -> Result<Option<(u32, i64)>, StoreError> {
+        dispatch!(self, s => s.login_failures(username, ip, since).await)
+    }
+
+    /// Counts one failed login; a window older than `since` starts afresh.
+    pub async fn record_login_failure(
+        &self,
+        username: &str,
+        ip: &str,
+        now: i64,
+        since: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_login_failure(username, ip, now, since).await)
+    }
+
+    /// Forgets failed logins for (username, ip) after a success.
+    pub async fn clear_login_failures(&self, username: &str, ip: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.clear_login_failures(username, ip).await)
+    }
+
+    /// Creates a session with its first refresh token.
+    pub async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create_session(n).await)
+    }
+
+    /// A session by id.
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        dispatch!(self, s => s.session(id).await)
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        dispatch!(self, s => s.live_sessions(user_id, now).await)
+    }
+
+    /// Rotates, replays or detects theft of a refresh token (one transaction).
+    pub async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
+        dispatch!(self, s => s.refresh(r).await)
+    }
+
+    /// Revokes sessions of `user_id`: the one named by `only`, or all but
+    /// `except`, or all. Returns the committed revocations and how many of
+    /// the sessions were live. With `cutoff`, also revokes the user.
+    pub async fn revoke_sessions(&self, r: &SessionRevocation) -> Result<Revoked, StoreError> {
+        dispatch!(self, s => s.revoke_sessions(r).await)
+    }
+
+    /// Commits revocations as they are (token and key kinds).
+    pub async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_revocations(rs).await)
+    }
+
+    /// Every revocation still live at `now`, and the log position.
+    pub async fn live_revocations(&self, now: i64) -> Result<(Vec<Revocation>, i64), StoreError> {
+        dispatch!(self, s => s.live_revocations(now).await)
+    }
+
+    /// Revocations logged after `seq`, and the new position.
+    pub async fn revocations_since(&self, seq: i64) -> Result<(Vec<Revocation>, i64), StoreError> {
+        dispatch!(self, s => s.revocations_since(seq).await)
+    }
+
+    /// Every signing key still stored.
+    pub async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        dispatch!(self, s => s.keys().await)
+    }
+
+    /// Makes `new` the active key; retires the previous active one, whose
+    /// tokens stay verifiable until `verify_until`.
+    pub async fn rotate_key(
+        &self,
+        new: &KeyMaterial,
+        now: i64,
+        verify_until: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.rotate_key(new, now, verify_until).await)
+    }
+
+    /// Deletes everything expired at `now`.
+    pub async fn purge(&self, now: i64, leeway: i64) -> Result<PurgeReport, StoreError> {
+        dispatch!(self, s => s.purge(now, leeway).await)
+    }
+}
+
+/// Which sessions to revoke.
+#[derive(Clone, Debug)]
+pub struct SessionRevocation {
+    /// Owner of the sessions.
+    pub user_id: String,
+    /// Only this session.
+    pub only: Option<String>,
+    /// Every session except this one.
+    pub except: Option<String>,
+    /// Also cut off the user (tokens issued before `now`), until this expiry.
+    pub user_expires_at: Option<i64>,
+    /// Now.
+    pub now: i64,
+    /// Clock-skew allowance, added to session revocation expiries.
+    pub leeway: i64,
+}
+
+/// What a revoking call committed.
+#[derive(Clone, Debug, Default)]
+pub struct Revoked {
+    /// To apply to the index.
+    pub revocations: Vec<Revocation>,
+    /// Live sessions that were ended.
+    pub live_sessions: u64,
+}

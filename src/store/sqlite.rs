@@ -1,0 +1,612 @@
+//! The embedded SQLite backend.
+//!
+//! Durability: WAL with `synchronous=FULL`, so every commit is fsynced before
+//! it returns; an acknowledged revocation survives a process crash *and* a
+//! power loss. Writes go through a pool of one connection, so writers queue
+//! in-process instead of spinning on SQLite's lock, and each write
+//! transaction starts with `BEGIN IMMEDIATE` so a concurrent writer in
+//! another process (the CLI) is waited for (busy timeout) rather than failing
+//! half-way. Reads use a separate pool and never block on the writer (WAL).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use jwtd_core::keys::{Algorithm, KeyMaterial};
+use jwtd_core::revocation::{Revocation, RevocationKind};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    NewSession, PurgeReport, RefreshOutcome, RefreshRequest, Revoked, SessionRecord,
+    SessionRevocation, StoreError, StoredKey, UserRecord,
+};
+
+/// Numbered migrations, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// SQLite store: one writer connection, a few readers.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(super) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub(super) async fn secret(&self, name: &str, init: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(init)
+            .execute(&mut *tx)
+            .await?;
+        let v: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    pub(super) async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(u.created_at)
+        .execute(&self.writer)
+        .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn user_by_name(
+        &self,
+        username: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, username, password_hash, created_at FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    pub(super) async fn login_failures(
+        &self,
+        username: &str,
+        ip: &str,
+        since: i64,
+    ) -> Result<Option<(u32, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT failures, window_start FROM login_failures
+             WHERE username = ? AND ip = ? AND window_start > ?",
+        )
+        .bind(username)
+        .bind(ip)
+        .bind(since)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((
+                u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX),
+                r.try_get(1)?,
+            )),
+            None => None,
+        })
+    }
+
+    pub(super) async fn record_login_failure(
+        &self,
+        username: &str,
+        ip: &str,
+        now: i64,
+        since: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_failures (username, ip, failures, window_start) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (username, ip) DO UPDATE SET
+               failures = CASE WHEN window_start > ?4 THEN failures + 1 ELSE 1 END,
+               window_start = CASE WHEN window_start > ?4 THEN window_start ELSE ?3 END",
+        )
+        .bind(username)
+        .bind(ip)
+        .bind(now)
+        .bind(since)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn clear_login_failures(
+        &self,
+        username: &str,
+        ip: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE username = ? AND ip = ?")
+            .bind(username)
+            .bind(ip)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&n.id)
+        .bind(&n.user_id)
+        .bind(n.now)
+        .bind(&n.user_agent)
+        .bind(&n.ip)
+        .bind(n.refresh_expires_at)
+        .bind(n.access_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&n.refresh_hash)
+        .bind(&n.id)
+        .bind(n.now)
+        .bind(n.refresh_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| session_from_row(&r)).transpose()
+    }
+
+    pub(super) async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+             ORDER BY created_at DESC, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = ?",
+        )
+        .bind(&r.hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let session_id: String = row.try_get(0)?;
+        let expires_at: i64 = row.try_get(1)?;
+        let used_at: Option<i64> = row.try_get(2)?;
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?");
+        let Some(srow) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&session_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let session = session_from_row(&srow)?;
+        if session.revoked_at.is_some() {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        let replay = match used_at {
+            None if expires_at <= r.now => return Ok(RefreshOutcome::Invalid),
+            None => false,
+            Some(used) => {
+                let successor_current: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM refresh_tokens WHERE hash = ? AND session_id = ? AND used_at IS NULL",
+                )
+                .bind(&r.successor_hash)
+                .bind(&session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if r.now - used > r.grace || successor_current.is_none() {
+                    // Reuse of a retired token outside the grace: treat as
+                    // theft and end the whole session, in this transaction.
+                    let rev = revoke_session_tx(&mut tx, &session, r.now, r.leeway).await?;
+                    tx.commit().await?;
+                    return Ok(RefreshOutcome::Theft(rev));
+                }
+                true
+            }
+        };
+        if !replay {
+            sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ?")
+                .bind(r.now)
+                .bind(&r.hash)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&r.successor_hash)
+            .bind(&session_id)
+            .bind(r.now)
+            .bind(r.successor_expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE sessions SET expires_at = ? WHERE id = ?")
+                .bind(r.successor_expires_at)
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = ?1, access_expires_at = max(access_expires_at, ?2) WHERE id = ?3",
+        )
+        .bind(r.now)
+        .bind(r.access_expires_at)
+        .bind(&session_id)
+        .execute(&mut *tx)
+        .await?;
+        let user =
+            sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = ?")
+                .bind(&session.user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let user = user_from_row(&user)?;
+        tx.commit().await?;
+        let session = SessionRecord {
+            last_seen_at: r.now,
+            expires_at: if replay {
+                session.expires_at
+            } else {
+                r.successor_expires_at
+            },
+            access_expires_at: session.access_expires_at.max(r.access_expires_at),
+            ..session
+        };
+        Ok(if replay {
+            RefreshOutcome::Replayed(session, user)
+        } else {
+            RefreshOutcome::Rotated(session, user)
+        })
+    }
+
+    pub(super) async fn revoke_sessions(
+        &self,
+        req: &SessionRevocation,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions
+             WHERE user_id = ?1 AND revoked_at IS NULL
+               AND (?2 IS NULL OR id = ?2) AND (?3 IS NULL OR id <> ?3)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&req.user_id)
+            .bind(&req.only)
+            .bind(&req.except)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut out = Revoked::default();
+        for row in &rows {
+            let s = session_from_row(row)?;
+            if s.is_live(req.now) {
+                out.live_sessions += 1;
+            }
+            out.revocations
+                .push(revoke_session_tx(&mut tx, &s, req.now, req.leeway).await?);
+        }
+        if let Some(expires_at) = req.user_expires_at {
+            let r = Revocation {
+                kind: RevocationKind::User,
+                value: req.user_id.clone(),
+                revoked_at: req.now,
+                expires_at,
+            };
+            insert_revocation(&mut tx, &r).await?;
+            out.revocations.push(r);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for r in rs {
+            insert_revocation(&mut tx, r).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn live_revocations(
+        &self,
+        now: i64,
+    ) -> Result<(Vec<Revocation>, i64), StoreError> {
+        // Read the position first: anything logged meanwhile is read again
+        // by the next poll, and inserting twice is harmless.
+        let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM revocations")
+            .fetch_one(&self.reader)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT kind, value, revoked_at, expires_at, seq FROM revocations WHERE expires_at >= ?",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        let list = rows
+            .iter()
+            .map(revocation_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((list, seq))
+    }
+
+    pub(super) async fn revocations_since(
+        &self,
+        seq: i64,
+    ) -> Result<(Vec<Revocation>, i64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, value, revoked_at, expires_at, seq FROM revocations WHERE seq > ? ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut last = seq;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in &rows {
+            list.push(revocation_from_row(row)?);
+            last = last.max(row.try_get(4)?);
+        }
+        Ok((list, last))
+    }
+
+    pub(super) async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, private_key, public_key, created_at, retired_at, revoked_at, verify_until
+             FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let alg: String = r.try_get(1)?;
+                Ok(StoredKey {
+                    material: KeyMaterial {
+                        kid: r.try_get(0)?,
+                        alg: Algorithm::from_str(&alg)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        private: r.try_get(2)?,
+                        public: r.try_get(3)?,
+                    },
+                    created_at: r.try_get(4)?,
+                    retired_at: r.try_get(5)?,
+                    revoked_at: r.try_get(6)?,
+                    verify_until: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn rotate_key(
+        &self,
+        new: &KeyMaterial,
+        now: i64,
+        verify_until: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = ?1, verify_until = ?2
+             WHERE retired_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(verify_until)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&new.kid)
+        .bind(new.alg.as_str())
+        .bind(&new.private)
+        .bind(&new.public)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn purge(&self, now: i64, leeway: i64) -> Result<PurgeReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let revocations = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // A session row is kept while its refresh token or any of its access
+        // tokens could still be presented (its revocation entry is separate).
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < ?1 AND access_expires_at + ?2 < ?1
+             OR revoked_at IS NOT NULL AND access_expires_at + ?2 < ?1",
+        )
+        .bind(now)
+        .bind(leeway)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let keys = sqlx::query("DELETE FROM signing_keys WHERE verify_until < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(PurgeReport {
+            revocations,
+            sessions,
+            refresh_tokens,
+            keys,
+        })
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_none() {
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(jwtd_core::clock::unix_now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn revoke_session_tx(
+    tx: &mut Transaction<'static, Sqlite>,
+    s: &SessionRecord,
+    now: i64,
+    leeway: i64,
+) -> Result<Revocation, StoreError> {
+    sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(&s.id)
+        .execute(&mut **tx)
+        .await?;
+    let r = Revocation {
+        kind: RevocationKind::Session,
+        value: s.id.clone(),
+        revoked_at: now,
+        expires_at: s.access_expires_at.max(now) + leeway,
+    };
+    insert_revocation(tx, &r).await?;
+    Ok(r)
+}
+
+async fn insert_revocation(
+    tx: &mut Transaction<'static, Sqlite>,
+    r: &Revocation,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(r.kind.as_str())
+    .bind(&r.value)
+    .bind(r.revoked_at)
+    .bind(r.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn user_from_row(r: &SqliteRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
+}
+
+fn session_from_row(r: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        last_seen_at: r.try_get(3)?,
+        user_agent: r.try_get(4)?,
+        ip: r.try_get(5)?,
+        expires_at: r.try_get(6)?,
+        access_expires_at: r.try_get(7)?,
+        revoked_at: r.try_get(8)?,
+    })
+}
+
+fn revocation_from_row(r: &SqliteRow) -> Result<Revocation, StoreError> {
+    let kind: String = r.try_get(0)?;
+    Ok(Revocation {
+        kind: kind
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("revocation kind {kind:?}")))?,
+        value: r.try_get(1)?,
+        revoked_at: r.try_get(2)?,
+        expires_at: r.try_get(3)?,
+    })
+}

@@ -1,0 +1,111 @@
+//! The binary's configuration surface: precedence and exit code 2.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, free_port, jwtd_bin};
+
+fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(jwtd_bin());
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "acces_ttl = \"5m\"\n").unwrap_or_else(|e| panic!("{e}"));
+    let file_arg = file.display().to_string();
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec!["--access-ttl", "fifteen"], vec![], "access_ttl"),
+        (vec![], vec![("JWTD_ALGORITHM", "none")], "algorithm"),
+        (vec!["--leeway", "5"], vec![], "leeway"),
+        (vec!["--config", &file_arg], vec![], "acces_ttl"),
+        (vec!["--listen", "nowhere"], vec![], "listen"),
+        (
+            vec!["--database-url", "sqlite:///nonexistent-dir/x/y.db"],
+            vec![],
+            "database_url",
+        ),
+    ];
+    for (args, env, option) in cases {
+        let (code, stderr) = run_bad(&args, &env);
+        assert_eq!(code, 2, "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(option), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn flag_beats_env_beats_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("jwtd.toml");
+    std::fs::write(
+        &file,
+        "access_ttl = \"5m\"\naudience = \"from-file\"\nissuer = \"https://file\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let mut child = tokio::process::Command::new(jwtd_bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--access-ttl",
+            "3m",
+        ])
+        .arg("--config")
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("JWTD_ACCESS_TTL", "2m")
+        .env("JWTD_AUDIENCE", "from-env")
+        .env("JWTD_ARGON2_MEMORY_KIB", "1024")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "jwtd did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let creds = json!({"username": "prec", "password": PASSWORD});
+    c.post(format!("{url}/register"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b: serde_json::Value = c
+        .post(format!("{url}/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(b["expires_in"], 180, "flag beats env and file");
+    let (_, claims) =
+        jwtd::core::token::decode_unverified(b["access_token"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(claims["aud"], "from-env", "env beats file");
+    assert_eq!(claims["iss"], "https://file", "file beats default");
+    let _ = child.kill().await;
+}

@@ -1,0 +1,178 @@
+//! A 2xx revocation survives `kill -9`; a store that cannot commit gets 503
+//! and nothing is claimed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, body, free_port, jwtd_bin};
+
+/// The real binary, serving `dir` on a free port.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    async fn start(dir: &std::path::Path) -> Self {
+        let port = free_port();
+        let child = Command::new(jwtd_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
+            // The default issuer names the listen address, which changes
+            // with the port across restarts here.
+            .args(["--issuer", "http://jwtd.test"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn jwtd: {e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = reqwest::Client::new();
+        while client.get(format!("{url}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "jwtd did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+
+    fn kill9(mut self) {
+        // SIGKILL: no shutdown hook, no flush, nothing graceful.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(
+    c: &reqwest::Client,
+    url: String,
+    bearer: Option<&str>,
+    b: Value,
+) -> (StatusCode, Value) {
+    let mut req = c.post(url).json(&b);
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+    (r.status(), r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn acknowledged_revocations_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = Server::start(dir.path()).await;
+    let c = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", server.url);
+    for user in ["dur-a", "dur-b", "dur-c"] {
+        let (s, _) = post(
+            &c,
+            url("/register"),
+            None,
+            json!({"username": user, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let mut sessions = Vec::new();
+    for user in ["dur-a", "dur-a", "dur-b", "dur-b", "dur-c"] {
+        let (s, b) = post(
+            &c,
+            url("/login"),
+            None,
+            json!({"username": user, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        sessions.push(b);
+    }
+    let token = |i: usize| {
+        sessions[i]["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let refresh = |i: usize| {
+        sessions[i]["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Local logout of dur-a's first session, global logout of dur-b.
+    let (s, _) = post(&c, url("/logout"), Some(&token(0)), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = post(&c, url("/logout?scope=global"), Some(&token(2)), json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    server.kill9();
+
+    let server = Server::start(dir.path()).await;
+    let url = |p: &str| format!("{}{p}", server.url);
+    let status = |t: String| {
+        let c = c.clone();
+        let u = url("/protected");
+        async move {
+            c.get(u)
+                .bearer_auth(t)
+                .send()
+                .await
+                .map(|r| r.status())
+                .unwrap_or(StatusCode::IM_A_TEAPOT)
+        }
+    };
+    for i in [0, 2, 3] {
+        assert_eq!(
+            status(token(i)).await,
+            StatusCode::UNAUTHORIZED,
+            "session {i} revived by restart"
+        );
+        let (s, _) = post(
+            &c,
+            url("/token/refresh"),
+            None,
+            json!({"refresh_token": refresh(i)}),
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "refresh {i} revived by restart"
+        );
+    }
+    for i in [1, 4] {
+        assert_eq!(
+            status(token(i)).await,
+            StatusCode::OK,
+            "untouched session {i}"
+        );
+    }
+    server.kill9();
+}
+
+#[tokio::test]
+async fn store_that_cannot_commit_gets_503_and_nothing_is_claimed() {
+    let app = TestApp::spawn().await;
+    let t = app.user("unlucky").await;
+    app.state.store.close().await;
+    let r = app
+        .client
+        .post(format!("{}/logout", app.url))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(body(r).await["error"], "temporarily_unavailable");
+    // Nothing was claimed: the token still works from the in-memory view.
+    assert_eq!(app.protected(&t.access).await, StatusCode::OK);
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -1,0 +1,267 @@
+//! Spawns the real server on port 0 with a temp data dir, and talks to it
+//! over HTTP like a client would.
+
+use std::path::PathBuf;
+
+use jwtd::app::{App, AppState};
+use jwtd::config::Config;
+use jwtd::core::claims::AccessClaims;
+use jwtd::core::clock::Clock;
+use jwtd::core::id::Id128;
+use jwtd::core::keys::{Algorithm, KeyMaterial, SigningKey};
+use jwtd::core::password::PasswordParams;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// Argon2 cost for tests: configurable exactly like production, just lower,
+/// so the suite spends its time on behaviour rather than on hashing.
+pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams {
+    memory_kib: 1024,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// Default password used by helpers.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub clock: Clock,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A login's tokens.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub session: String,
+}
+
+impl Tokens {
+    fn from_body(v: &Value) -> Self {
+        Self {
+            access: v["access_token"].as_str().unwrap_or_default().to_owned(),
+            refresh: v["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            session: v["session_id"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// A test config in a fresh temp dir.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::for_data_dir(dir).unwrap_or_else(|e| panic!("{e}"));
+    c.password = TEST_PASSWORD_PARAMS;
+    c
+}
+
+impl TestApp {
+    /// Default config, system clock.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Config adjusted by `f`, system clock.
+    pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut config = test_config(dir.path());
+        f(&mut config);
+        Self::start(dir, config, Clock::system()).await
+    }
+
+    /// Starts a server on `dir` with `config` and `clock`.
+    pub async fn start(dir: tempfile::TempDir, config: Config, clock: Clock) -> Self {
+        let app = App::build(config, clock.clone())
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        let addr = app.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let state = app.state.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            url: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            state,
+            clock,
+            dir,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server and returns its data dir, for a restart.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        self.state.store.close().await;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let r = self
+            .post_json(
+                "/register",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
+        r.json().await.unwrap_or_default()
+    }
+
+    pub async fn login(&self, username: &str) -> Tokens {
+        let r = self
+            .post_json(
+                "/login",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        Tokens::from_body(&r.json().await.unwrap_or_default())
+    }
+
+    /// Registers `username` and logs in once.
+    pub async fn user(&self, username: &str) -> Tokens {
+        self.register(username).await;
+        self.login(username).await
+    }
+
+    pub async fn refresh(&self, refresh: &str) -> (StatusCode, Option<Tokens>) {
+        let r = self
+            .post_json("/token/refresh", json!({"refresh_token": refresh}))
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or_default();
+        (
+            status,
+            (status == StatusCode::OK).then(|| Tokens::from_body(&body)),
+        )
+    }
+
+    pub async fn logout(&self, access: &str, scope: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/logout?scope={scope}", self.url))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("logout: {e}"));
+        (r.status(), r.json().await.unwrap_or_default())
+    }
+
+    /// Status of `GET /protected` with `token`.
+    pub async fn protected(&self, token: &str) -> StatusCode {
+        self.get_auth("/protected", token).await.status()
+    }
+
+    /// The active signing key, read from the store as an attacker with a
+    /// copy of the database could, to forge tokens with chosen claims.
+    pub async fn active_key(&self) -> KeyMaterial {
+        let keys = self.state.store.keys().await.unwrap_or_default();
+        keys.into_iter()
+            .rev()
+            .find(|k| k.is_active())
+            .map(|k| k.material)
+            .unwrap_or_else(|| panic!("no active key"))
+    }
+
+    /// Claims like the server's own, for `sub`, valid now.
+    pub fn claims(&self, sub: &str) -> AccessClaims {
+        let now = self.clock.now();
+        AccessClaims {
+            iss: self.state.config.issuer.clone(),
+            sub: sub.into(),
+            aud: self.state.config.audience.clone(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            jti: Id128::random().to_string(),
+            sid: Id128::random().to_string(),
+            preferred_username: sub.into(),
+        }
+    }
+}
+
+/// Signs `header` (raw JSON) and `claims` with `key`: a token the server did
+/// not issue but whose signature may well be valid.
+pub fn sign_raw(key: &KeyMaterial, header: &str, claims: &Value) -> String {
+    use jwtd::core::b64;
+    let signer = SigningKey::from_material(key).unwrap_or_else(|e| panic!("{e}"));
+    let input = format!(
+        "{}.{}",
+        b64::encode(header),
+        b64::encode(serde_json::to_vec(claims).unwrap_or_default())
+    );
+    let sig = signer.sign(input.as_bytes()).unwrap_or_default();
+    format!("{input}.{}", b64::encode(sig))
+}
+
+/// The header the server itself writes for `key`.
+pub fn header_for(key: &KeyMaterial) -> String {
+    format!(
+        r#"{{"alg":"{}","typ":"at+jwt","kid":"{}"}}"#,
+        key.alg, key.kid
+    )
+}
+
+/// An HS256 "key" whose secret is `secret`, with the given kid.
+pub fn hmac_key(kid: &str, secret: &[u8]) -> KeyMaterial {
+    KeyMaterial {
+        kid: kid.into(),
+        alg: Algorithm::HS256,
+        private: secret.to_vec(),
+        public: vec![],
+    }
+}
+
+/// Reads a JSON body.
+pub async fn body(r: Response) -> Value {
+    r.json().await.unwrap_or_default()
+}
+
+/// Path of the jwtd binary cargo built for these tests.
+pub fn jwtd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_jwtd")
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -1,0 +1,14 @@
+//! jwtd's integration tests: one binary, one module per area. Every test
+//! drives a real server over HTTP (or the real binary) and asserts what a
+//! client can see.
+
+mod algorithms;
+mod config_cli;
+mod durability;
+mod flow;
+mod helpers;
+mod login_security;
+mod logout;
+mod purge;
+mod refresh;
+mod verification;
