@@ -11,13 +11,13 @@ use jwtd_core::clock::Clock;
 use jwtd_core::id::fill_random;
 use jwtd_core::keys::KeyRing;
 use jwtd_core::password::PasswordHasher;
-use jwtd_core::revocation::{Revocation, RevocationIndex};
+use jwtd_core::revocation::{Revocation, RevocationIndex, RevocationKind};
 use jwtd_core::token::Validation;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{BulkSink, Store, StoreError};
 use crate::{keyring, sweeper};
 
 /// Everything a request handler or background task needs; cheap to clone.
@@ -94,19 +94,20 @@ impl AppState {
             .secret("refresh_successor_key", init)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
-        let index = RevocationIndex::new();
-        let (live, seq) = store
-            .live_revocations(now)
+        let mut loader = IndexLoader {
+            index: RevocationIndex::new(),
+            skipped: 0,
+        };
+        let (loaded, seq) = store
+            .load_live(now, &mut loader)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
-        for r in &live {
-            // A row that does not parse cannot have been written by us; skip
-            // it loudly rather than refuse to start.
-            if let Err(e) = index.insert(r) {
-                tracing::warn!(kind = %r.kind, error = %e, "skipping unreadable revocation");
-            }
-        }
-        tracing::info!(revocations = live.len(), "revocation index loaded");
+        let index = loader.index;
+        tracing::info!(
+            revocations = loaded,
+            skipped = loader.skipped,
+            "revocation index loaded"
+        );
         let hasher =
             PasswordHasher::new(config.password).map_err(|e| StartError::Other(e.to_string()))?;
         let validation = Validation {
@@ -145,6 +146,27 @@ impl AppState {
         self.apply(&list);
         self.log_seq.fetch_max(last, Ordering::AcqRel);
         Ok(list.len())
+    }
+}
+
+/// Fills the index during the startup bulk load.
+struct IndexLoader {
+    index: RevocationIndex,
+    skipped: usize,
+}
+
+impl BulkSink for IndexLoader {
+    fn push(&mut self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
+        // Only a token or session value that is not one of our ids can fail
+        // here, and no token we signed carries such an id, so nothing it
+        // could reject exists; count it rather than refuse to start.
+        if self
+            .index
+            .insert_parts(kind, value, revoked_at, expires_at)
+            .is_err()
+        {
+            self.skipped += 1;
+        }
     }
 }
 

@@ -12,7 +12,7 @@ mod sessions;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-pub use auth::{AuthContext, authenticate};
+pub use auth::{AuthContext, authenticate, authenticate_parts, bearer};
 pub use error::{ApiError, Rejection};
 
 use crate::app::AppState;

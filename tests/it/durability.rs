@@ -176,3 +176,40 @@ async fn store_that_cannot_commit_gets_503_and_nothing_is_claimed() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn every_kind_of_revocation_is_reloaded_at_startup() {
+    use jwtd::core::revocation::{Revocation, RevocationKind};
+    let app = crate::helpers::TestApp::spawn().await;
+    let a = app.user("reload-a").await;
+    let b = app.user("reload-b").await;
+    let keep = app.login("reload-b").await;
+    let (_, claims) = jwtd::core::token::decode_unverified(&a.access).unwrap_or_default();
+    let (_, b_claims) = jwtd::core::token::decode_unverified(&b.access).unwrap_or_default();
+    let now = app.clock.now();
+    let rev = |kind, value: &serde_json::Value| Revocation {
+        kind,
+        value: value.as_str().unwrap_or_default().to_owned(),
+        revoked_at: now,
+        expires_at: now + 3600,
+    };
+    // Tokens issued in the same second as a cut-off are spared, so cut b off
+    // one second after its tokens.
+    let mut user_cut = rev(RevocationKind::User, &b_claims["sub"]);
+    user_cut.revoked_at = now + 1;
+    // Written straight to the store, as another process (the CLI) would.
+    let written = [rev(RevocationKind::Token, &claims["jti"]), user_cut];
+    app.state
+        .store
+        .insert_revocations(&written)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = app.stop().await;
+    let config = crate::helpers::test_config(dir.path());
+    let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
+    assert_eq!(app.protected(&a.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.protected(&b.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.protected(&keep.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.state.index.counts()[0], 1);
+    assert_eq!(app.state.index.counts()[2], 1);
+}

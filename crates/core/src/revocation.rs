@@ -129,31 +129,46 @@ impl RevocationIndex {
     /// the later cut-off: cut-offs and expiries rise together, since each is
     /// "now" or "now + access_ttl + leeway" at the time of the revocation).
     pub fn insert(&self, r: &Revocation) -> Result<(), RevocationError> {
-        match r.kind {
+        self.insert_parts(r.kind, &r.value, r.revoked_at, r.expires_at)
+    }
+
+    /// [`RevocationIndex::insert`] without building a [`Revocation`]: the
+    /// bulk load at startup feeds a million of these from borrowed text.
+    pub fn insert_parts(
+        &self,
+        kind: RevocationKind,
+        value: &str,
+        revoked_at: i64,
+        expires_at: i64,
+    ) -> Result<(), RevocationError> {
+        match kind {
             RevocationKind::Token | RevocationKind::Session => {
-                let id = Id128::parse(&r.value).ok_or(RevocationError::BadValue)?;
-                let set = if r.kind == RevocationKind::Token {
-                    &self.tokens
-                } else {
-                    &self.sessions
-                };
-                set.insert(id, r.expires_at);
+                let id = Id128::parse(value).ok_or(RevocationError::BadValue)?;
+                self.ids(kind).insert(id, expires_at);
             }
-            RevocationKind::User => self.users.upsert(&r.value, |old| match old {
+            RevocationKind::User => self.users.upsert(value, |old| match old {
                 Some(u) => UserCut {
-                    cutoff: u.cutoff.max(r.revoked_at),
-                    expires_at: u.expires_at.max(r.expires_at),
+                    cutoff: u.cutoff.max(revoked_at),
+                    expires_at: u.expires_at.max(expires_at),
                 },
                 None => UserCut {
-                    cutoff: r.revoked_at,
-                    expires_at: r.expires_at,
+                    cutoff: revoked_at,
+                    expires_at,
                 },
             }),
-            RevocationKind::Key => self.keys.upsert(&r.value, |old| {
-                old.map_or(r.expires_at, |e| e.max(r.expires_at))
-            }),
+            RevocationKind::Key => self
+                .keys
+                .upsert(value, |old| old.map_or(expires_at, |e| e.max(expires_at))),
         }
         Ok(())
+    }
+
+    fn ids(&self, kind: RevocationKind) -> &IdSet {
+        if kind == RevocationKind::Token {
+            &self.tokens
+        } else {
+            &self.sessions
+        }
     }
 
     /// Which revocation, if any, rejects the token. Checked in order key,

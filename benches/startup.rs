@@ -1,0 +1,62 @@
+//! Startup with 1,000,000 live revocations in the embedded store: open the
+//! database, load keys, read every live revocation and build the index.
+//!
+//! Run: `cargo bench --bench startup`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jwtd::app::AppState;
+use jwtd::config::Config;
+use jwtd_core::clock::{Clock, unix_now};
+use jwtd_core::id::Id128;
+use jwtd_core::revocation::{Revocation, RevocationKind};
+
+const LIVE: usize = 1_000_000;
+
+fn startup(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::for_data_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let now = unix_now();
+    rt.block_on(async {
+        // First start creates the schema and keys; then fill the log.
+        let state = AppState::new(config.clone(), Clock::system())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let half = LIVE / 2;
+        let rows: Vec<Revocation> = (0..LIVE)
+            .map(|i| Revocation {
+                kind: if i < half {
+                    RevocationKind::Token
+                } else {
+                    RevocationKind::Session
+                },
+                value: Id128::random().to_string(),
+                revoked_at: now,
+                expires_at: now + 3600,
+            })
+            .collect();
+        state
+            .store
+            .insert_revocations(&rows)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        state.store.close().await;
+    });
+    let mut g = c.benchmark_group("startup");
+    g.sample_size(10);
+    g.bench_function("1M_live_revocations", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let state = AppState::new(config.clone(), Clock::system())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(state.index.len(), LIVE);
+                state.store.close().await;
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, startup);
+criterion_main!(benches);
