@@ -40,7 +40,12 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
 pub async fn purge_once(state: &AppState) {
     let now = state.clock.now();
     let dropped = state.index.sweep(now);
-    match state.store.purge(now, state.config.leeway_secs()).await {
+    let window = crate::config::secs(state.config.login_failure_window);
+    let purged = state
+        .store
+        .purge(now, state.config.leeway_secs(), now - window)
+        .await;
+    match purged {
         Ok(report) => tracing::debug!(index = dropped, ?report, "purged expired state"),
         Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
     }

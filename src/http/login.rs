@@ -146,11 +146,12 @@ async fn login(
     let ip = peer.ip().to_string();
     let now = state.clock.now();
     let window = crate::config::secs(state.config.login_failure_window);
-    if let Some((failures, start)) = state
+    let failures = state
         .store
         .login_failures(&c.username, &ip, now - window)
-        .await?
-        && failures >= state.config.login_max_failures
+        .await?;
+    if let Some((count, start)) = failures
+        && count >= state.config.login_max_failures
     {
         return Err(ApiError::TooManyAttempts(start + window - now));
     }
@@ -170,7 +171,10 @@ async fn login(
             .await?;
         return Err(ApiError::InvalidCredentials);
     };
-    state.store.clear_login_failures(&c.username, &ip).await?;
+    if failures.is_some() {
+        // Only when there is something to forget: each write is an fsync.
+        state.store.clear_login_failures(&c.username, &ip).await?;
+    }
     let sid = Id128::random();
     let refresh_token = random_token(32);
     let (access_token, exp) = issue_access(&state, &user, sid, now)?;

@@ -1,7 +1,6 @@
 //! Operations endpoints: liveness and readiness, and the JSON 404/405.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -36,6 +35,6 @@ pub async fn not_found() -> ApiError {
 }
 
 /// Known path, wrong method.
-pub async fn method_not_allowed() -> (StatusCode, ApiError) {
-    (StatusCode::METHOD_NOT_ALLOWED, ApiError::MethodNotAllowed)
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

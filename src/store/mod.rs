@@ -305,9 +305,15 @@ impl Store {
         dispatch!(self, s => s.rotate_key(new, now, verify_until).await)
     }
 
-    /// Deletes everything expired at `now`.
-    pub async fn purge(&self, now: i64, leeway: i64) -> Result<PurgeReport, StoreError> {
-        dispatch!(self, s => s.purge(now, leeway).await)
+    /// Deletes everything expired at `now`, and login-failure windows that
+    /// started before `failures_since`.
+    pub async fn purge(
+        &self,
+        now: i64,
+        leeway: i64,
+        failures_since: i64,
+    ) -> Result<PurgeReport, StoreError> {
+        dispatch!(self, s => s.purge(now, leeway, failures_since).await)
     }
 }
 

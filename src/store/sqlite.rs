@@ -522,7 +522,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn purge(&self, now: i64, leeway: i64) -> Result<PurgeReport, StoreError> {
+    pub(super) async fn purge(
+        &self,
+        now: i64,
+        leeway: i64,
+        failures_since: i64,
+    ) -> Result<PurgeReport, StoreError> {
         let mut tx = self.begin().await?;
         let revocations = sqlx::query("DELETE FROM revocations WHERE expires_at < ?")
             .bind(now)
@@ -545,6 +550,10 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query("DELETE FROM login_failures WHERE window_start <= ?")
+            .bind(failures_since)
+            .execute(&mut *tx)
+            .await?;
         let keys = sqlx::query("DELETE FROM signing_keys WHERE verify_until < ?")
             .bind(now)
             .execute(&mut *tx)

@@ -236,6 +236,15 @@ async fn error_shapes_for_bad_requests() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(body(r).await["error"], "not_found");
+    // Known path, wrong method.
+    let r = app
+        .client
+        .get(url("/login"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body(r).await["error"], "method_not_allowed");
     // Health.
     let r = app
         .client

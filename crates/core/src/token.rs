@@ -375,6 +375,28 @@ mod tests {
     }
 
     #[test]
+    fn embedded_key_headers_are_ignored() {
+        // RFC 8725 §3.10: keys come from our ring only. A token carrying an
+        // attacker's key in `jwk` (or a `jku` URL) and signed with it fails;
+        // the same headers on a token we signed change nothing.
+        let (m, ring, v) = setup(Algorithm::EdDSA);
+        let attacker = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+        let jwk = serde_json::to_string(&attacker.jwk()).unwrap_or_default();
+        let header = format!(
+            r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}","jwk":{jwk},"jku":"https://evil/jwks"}}"#,
+            m.kid
+        );
+        let signer = SigningKey::from_material(&attacker).unwrap_or_else(|e| panic!("{e}"));
+        let forged = sign_raw(&signer, &header, &claims());
+        assert_eq!(
+            verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
+            Some(TokenError::BadSignature)
+        );
+        let ours = sign_raw(ring.active(), &header, &claims());
+        assert!(verify(&ring, &ours, &v, NOW, Expiry::Enforce).is_ok());
+    }
+
+    #[test]
     fn payload_and_signature_tampering_is_rejected() {
         let (_, ring, v) = setup(Algorithm::ES256);
         let t = issue(ring.active(), &claims()).unwrap_or_default();
