@@ -2,19 +2,19 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use aws_lc_rs::hmac;
+use aws_lc_rs::{digest, hmac};
 use jwtd_core::clock::Clock;
 use jwtd_core::id::fill_random;
-use jwtd_core::keys::KeyRing;
+use jwtd_core::keys::{Jwk, KeyRing};
 use jwtd_core::password::PasswordHasher;
 use jwtd_core::revocation::{Revocation, RevocationIndex, RevocationKind};
 use jwtd_core::token::Validation;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
 use crate::store::{BulkSink, Store, StoreError};
@@ -32,6 +32,16 @@ pub struct Inner {
     pub store: Store,
     /// Keys; swapped whole on rotation so verification never takes a lock.
     pub keys: ArcSwap<KeyRing>,
+    /// The published JWKS, swapped with `keys`.
+    pub jwks: ArcSwap<Vec<Jwk>>,
+    /// Last seen [`Store::key_fingerprint`], to notice keys changed by
+    /// another process (the CLI) and reload them.
+    key_fingerprint: Mutex<[i64; 4]>,
+    /// SHA-256 of the admin token: comparing fixed-length digests in
+    /// constant time leaks neither the token nor its length.
+    pub admin_token_hash: Option<[u8; 32]>,
+    /// Woken whenever revocations reach the index, for SSE streams.
+    pub revocation_events: Notify,
     /// In-memory revocations, consulted on every request.
     pub index: RevocationIndex,
     /// Expected iss/aud/leeway.
@@ -88,6 +98,21 @@ impl AppState {
         let ring = keyring::load_or_init(&store, &config, now)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let stored = store
+            .keys()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let jwks = keyring::jwks(&stored, now);
+        let fingerprint = store
+            .key_fingerprint()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let admin_token_hash = config.admin_token.as_ref().map(|t| {
+            let d = digest::digest(&digest::SHA256, t.as_bytes());
+            let mut h = [0u8; 32];
+            h.copy_from_slice(d.as_ref());
+            h
+        });
         let mut init = vec![0u8; 32];
         fill_random(&mut init);
         let secret = store
@@ -120,6 +145,10 @@ impl AppState {
             config,
             store,
             keys: ArcSwap::from_pointee(ring),
+            jwks: ArcSwap::from_pointee(jwks),
+            key_fingerprint: Mutex::new(fingerprint),
+            admin_token_hash,
+            revocation_events: Notify::new(),
             index,
             validation,
             clock,
@@ -136,16 +165,65 @@ impl AppState {
                 tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
             }
         }
+        if !revocations.is_empty() {
+            self.revocation_events.notify_waiters();
+        }
+    }
+
+    /// Rebuilds the key ring and JWKS from the store (after a rotation or
+    /// revocation here or in another process).
+    pub async fn reload_keys(&self) -> Result<(), StartError> {
+        let now = self.clock.now();
+        let fingerprint = self
+            .store
+            .key_fingerprint()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let stored = self
+            .store
+            .keys()
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let ring = keyring::build(&stored, now).map_err(|e| StartError::Other(e.to_string()))?;
+        self.keys.store(Arc::new(ring));
+        self.jwks.store(Arc::new(keyring::jwks(&stored, now)));
+        *self
+            .key_fingerprint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = fingerprint;
+        Ok(())
     }
 
     /// Reads revocations other processes logged (e.g. the CLI) since the
     /// last look, and applies them.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
-        let seq = self.log_seq.load(Ordering::Acquire);
-        let (list, last) = self.store.revocations_since(seq).await?;
-        self.apply(&list);
-        self.log_seq.fetch_max(last, Ordering::AcqRel);
-        Ok(list.len())
+        const BATCH: i64 = 10_000;
+        let mut total = 0;
+        loop {
+            let seq = self.log_seq.load(Ordering::Acquire);
+            let batch = self.store.revocations_since(seq, BATCH).await?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            let list: Vec<Revocation> = batch.into_iter().map(|(_, r)| r).collect();
+            self.apply(&list);
+            self.log_seq.fetch_max(last, Ordering::AcqRel);
+            total += list.len();
+            if list.len() < BATCH as usize {
+                break;
+            }
+        }
+        let fingerprint = self.store.key_fingerprint().await?;
+        let known = *self
+            .key_fingerprint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if fingerprint != known
+            && let Err(e) = self.reload_keys().await
+        {
+            tracing::warn!(error = %e, "key reload failed");
+        }
+        Ok(total)
     }
 }
 
@@ -218,7 +296,7 @@ impl App {
 
 /// Creates the data directory readable by its owner only: it holds private
 /// signing keys.
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {

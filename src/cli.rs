@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches as _, Parser, Subcommand};
 
 /// jwtd: a JWT issuer and revocation service that makes logout real.
 #[derive(Debug, Parser)]
@@ -36,6 +36,79 @@ pub struct CommonArgs {
 pub enum Command {
     /// Run the HTTP service.
     Serve(Box<ServeArgs>),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Revoke a token, a session or every session of a user.
+    Revoke(RevokeArgs),
+    /// Decode a token and say whether it is valid, expired or revoked, and
+    /// why (exit 0 valid, 1 not valid, 2 usage error).
+    Inspect {
+        /// The access token.
+        token: String,
+    },
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Delete expired revocations, sessions, refresh hashes and keys now.
+    Purge,
+}
+
+/// `jwtd user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        /// Username (1-64 of A-Z a-z 0-9 . _ @ -).
+        name: String,
+        /// Read the password from stdin (first line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Delete a user; their tokens stop working at once.
+    Delete {
+        /// Username.
+        name: String,
+    },
+    /// Set a user's password (from stdin) and log them out everywhere.
+    Passwd {
+        /// Username.
+        name: String,
+        /// Read the password from stdin (first line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// `jwtd revoke`: exactly one target.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RevokeArgs {
+    /// An access token (revokes its jti).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// A session id (revokes the session and all its tokens).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// A username (revokes every session and token of the user).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// `jwtd keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their state.
+    List,
+    /// Generate a new active key; the old one keeps verifying its tokens.
+    Rotate,
+    /// Revoke a key: every token it signed stops working.
+    Revoke {
+        /// Key id.
+        kid: String,
+    },
 }
 
 /// Options of `jwtd serve`; each is also `JWTD_<NAME>` and a config-file key.
@@ -98,4 +171,14 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "JWTD_LOG_FORMAT")]
     pub log_format: Option<String>,
+}
+
+impl ServeArgs {
+    /// The serve options as the environment (`JWTD_*`) sets them: every
+    /// other subcommand runs with these, so env and config file mean the
+    /// same to the CLI as to the server.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        let cmd = <Self as Args>::augment_args(clap::Command::new("jwtd"));
+        Self::from_arg_matches(&cmd.try_get_matches_from(["jwtd"])?)
+    }
 }

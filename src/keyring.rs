@@ -5,7 +5,7 @@
 //! configured algorithm is made active if none is; the previous active key is
 //! retired, not deleted, and keeps verifying until its last token expires.
 
-use jwtd_core::keys::{KeyError, KeyMaterial, KeyRing};
+use jwtd_core::keys::{Jwk, KeyError, KeyMaterial, KeyRing};
 
 use crate::config::Config;
 use crate::store::{Store, StoreError, StoredKey};
@@ -66,4 +66,13 @@ pub fn build(keys: &[StoredKey], now: i64) -> Result<KeyRing, KeyringError> {
         .map(|k| k.material.clone())
         .collect();
     Ok(KeyRing::new(&active.material, &verifying)?)
+}
+
+/// The public keys to publish: every key that can still verify and is not
+/// revoked (revoked keys leave the JWKS at once). Empty for HS256.
+pub fn jwks(keys: &[StoredKey], now: i64) -> Vec<Jwk> {
+    keys.iter()
+        .filter(|k| k.revoked_at.is_none() && k.verify_until.is_none_or(|t| t >= now))
+        .filter_map(|k| k.material.jwk())
+        .collect()
 }

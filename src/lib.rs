@@ -6,22 +6,26 @@
 //! revocation in memory. The token model itself lives in [`jwtd_core`].
 //!
 //! ## Layout
+//! * [`accounts`]: username and password rules.
 //! * [`cli`]: the command line.
 //! * [`config`]: flags, env and file merged and validated into a `Config`.
 //! * [`telemetry`]: logging setup.
 //! * [`app`]: shared state, startup (keys, revocation index) and the serve loop.
 //! * [`keyring`]: loading, generating and rotating signing keys.
+//! * [`revoke`]: revocation operations shared by the API and the CLI.
 //! * [`store`]: the system of record (SQLite embedded).
 //! * [`sweeper`]: background purge of expired state and revocation-log catch-up.
 //! * [`http`]: the HTTP API, one module per resource.
 //! * [`commands`]: what each subcommand does.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod revoke;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;

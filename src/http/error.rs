@@ -73,6 +73,8 @@ pub enum ApiError {
     InvalidGrant,
     /// 403 `registration_disabled`.
     RegistrationDisabled,
+    /// 403 `admin_disabled`: no admin token is configured.
+    AdminDisabled,
     /// 404 `not_found`.
     NotFound,
     /// 405 `method_not_allowed`.
@@ -128,6 +130,11 @@ impl ApiError {
                 "registration_disabled",
                 "registration is closed".into(),
             ),
+            Self::AdminDisabled => (
+                S::FORBIDDEN,
+                "admin_disabled",
+                "the admin API is off: no admin_token configured".into(),
+            ),
             Self::NotFound => (S::NOT_FOUND, "not_found", "no such resource".into()),
             Self::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
@@ -143,7 +150,7 @@ impl ApiError {
             Self::UnsupportedMediaType => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "expected Content-Type: application/json".into(),
+                "unsupported Content-Type for this endpoint".into(),
             ),
             Self::TooManyAttempts(_) => (
                 S::TOO_MANY_REQUESTS,

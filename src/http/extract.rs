@@ -14,15 +14,35 @@ pub struct Json<T>(pub T);
 /// JSON body that may be absent (empty); present, it must be valid JSON.
 pub struct OptionalJson<T>(pub Option<T>);
 
-fn is_json(req: &Request) -> bool {
+/// An `application/x-www-form-urlencoded` body (RFC 7009 and 7662).
+pub struct Form<T>(pub T);
+
+fn mime(req: &Request) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
-        .is_some_and(|m| {
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-        })
+}
+
+fn is_json(req: &Request) -> bool {
+    mime(req).is_some_and(|m| {
+        m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let form = mime(&req).is_some_and(|m| m == "application/x-www-form-urlencoded");
+        let bytes = body(req, state).await?;
+        if !form {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::InvalidRequest(format!("invalid form body: {e}")))
+    }
 }
 
 async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {

@@ -16,7 +16,7 @@ use super::auth::{authenticate, bearer};
 use super::error::{ApiError, Rejection};
 use super::extract::{OptionalJson, Query};
 use crate::app::AppState;
-use crate::store::SessionRevocation;
+use crate::revoke;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -98,21 +98,14 @@ async fn logout(
             }));
         }
     };
-    let now = state.clock.now();
     let sid = t.sid.to_string();
-    let user_expires_at = (scope == Scope::Global)
-        .then(|| now + state.config.access_ttl_secs() + state.config.leeway_secs());
-    let revoked = state
-        .store
-        .revoke_sessions(&SessionRevocation {
-            user_id: t.claims.sub.clone(),
-            only: (scope == Scope::Local).then(|| sid.clone()),
-            except: (scope == Scope::Others).then(|| sid.clone()),
-            user_expires_at,
-            now,
-            leeway: state.config.leeway_secs(),
-        })
-        .await?;
+    let which = match scope {
+        Scope::Local => revoke::Sessions::One(sid.clone()),
+        Scope::Others => revoke::Sessions::AllBut(sid.clone()),
+        Scope::Global => revoke::Sessions::Everywhere,
+    };
+    let now = state.clock.now();
+    let revoked = revoke::sessions(&state.store, &state.config, &t.claims.sub, which, now).await?;
     state.apply(&revoked.revocations);
     tracing::info!(user_id = %t.claims.sub, session_id = %sid, ?scope, sessions = revoked.live_sessions, "logout");
     Ok(AxumJson(LogoutResponse {

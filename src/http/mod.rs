@@ -1,18 +1,23 @@
 //! The HTTP API (SPEC §5): one router per resource, merged here, and the
 //! one place where layers are applied.
 
+mod admin;
 mod auth;
 mod error;
 mod extract;
+mod feed;
+mod forward_auth;
+mod keys;
 mod login;
 mod logout;
+mod oauth;
 mod ops;
 mod sessions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-pub use auth::{AuthContext, authenticate, authenticate_parts, bearer};
+pub use auth::{AuthContext, authenticate, authenticate_parts, bearer, token_ref};
 pub use error::{ApiError, Rejection};
 
 use crate::app::AppState;
@@ -30,6 +35,11 @@ pub fn router(state: AppState) -> Router {
         .merge(logout::router())
         .merge(sessions::router())
         .merge(ops::router())
+        .merge(admin::router())
+        .merge(keys::router())
+        .merge(oauth::router())
+        .merge(forward_auth::router())
+        .merge(feed::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::auth::AuthContext;
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::store::SessionRevocation;
+use crate::revoke;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -109,17 +109,9 @@ async fn remove(
         Some(s) if &s.user_id == user_id => {}
         _ => return Err(ApiError::NotFound),
     }
-    let revoked = state
-        .store
-        .revoke_sessions(&SessionRevocation {
-            user_id: user_id.clone(),
-            only: Some(id),
-            except: None,
-            user_expires_at: None,
-            now: state.clock.now(),
-            leeway: state.config.leeway_secs(),
-        })
-        .await?;
+    let now = state.clock.now();
+    let which = revoke::Sessions::One(id);
+    let revoked = revoke::sessions(&state.store, &state.config, user_id, which, now).await?;
     state.apply(&revoked.revocations);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -202,6 +202,41 @@ impl Store {
         dispatch!(self, s => s.create_user(u).await)
     }
 
+    /// A user by id.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        dispatch!(self, s => s.user_by_id(id).await)
+    }
+
+    /// Every user, by username.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        dispatch!(self, s => s.users().await)
+    }
+
+    /// Replaces a user's password hash.
+    pub async fn set_password(&self, user_id: &str, hash: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_password(user_id, hash).await)
+    }
+
+    /// Deletes a user and, with it, their sessions and refresh tokens; in
+    /// the same transaction commits the user revocation that kills their
+    /// access tokens. `None` if there is no such user.
+    pub async fn delete_user(
+        &self,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Revocation>, StoreError> {
+        dispatch!(self, s => s.delete_user(username, now, expires_at).await)
+    }
+
+    /// The session a refresh token (current or retired) belongs to.
+    pub async fn session_by_refresh(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        dispatch!(self, s => s.session_by_refresh(hash).await)
+    }
+
     /// A user by username.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         dispatch!(self, s => s.user_by_name(username).await)
@@ -284,9 +319,32 @@ impl Store {
         dispatch!(self, s => s.live_revocations(now).await)
     }
 
-    /// Revocations logged after `seq`, and the new position.
-    pub async fn revocations_since(&self, seq: i64) -> Result<(Vec<Revocation>, i64), StoreError> {
-        dispatch!(self, s => s.revocations_since(seq).await)
+    /// Up to `limit` revocations logged after `seq`, in log order, each
+    /// with its position.
+    pub async fn revocations_since(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Revocation)>, StoreError> {
+        dispatch!(self, s => s.revocations_since(seq, limit).await)
+    }
+
+    /// Marks `kid` revoked and commits its key revocation, which lasts until
+    /// the key's last token could expire (`verify_until`, or
+    /// `active_expires_at` for a key still signing). `None` if no such key.
+    pub async fn revoke_key(
+        &self,
+        kid: &str,
+        now: i64,
+        active_expires_at: i64,
+    ) -> Result<Option<Revocation>, StoreError> {
+        dispatch!(self, s => s.revoke_key(kid, now, active_expires_at).await)
+    }
+
+    /// A value that changes whenever a key is added, retired, revoked or
+    /// deleted: running servers poll it to pick up keys changed elsewhere.
+    pub async fn key_fingerprint(&self) -> Result<[i64; 4], StoreError> {
+        dispatch!(self, s => s.key_fingerprint().await)
     }
 
     /// Every signing key still stored.

@@ -104,6 +104,80 @@ impl SqliteStore {
         }
     }
 
+    pub(super) async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|r| user_from_row(&r)).transpose()
+    }
+
+    pub(super) async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, username, password_hash, created_at FROM users ORDER BY username",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub(super) async fn set_password(&self, user_id: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn delete_user(
+        &self,
+        username: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Revocation>, StoreError> {
+        let mut tx = self.begin().await?;
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        // Sessions and refresh hashes go with the user (ON DELETE CASCADE);
+        // the user revocation outlives them until the last access token
+        // could expire.
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        let r = Revocation {
+            kind: RevocationKind::User,
+            value: id,
+            revoked_at: now,
+            expires_at,
+        };
+        insert_revocation(&mut tx, &r).await?;
+        tx.commit().await?;
+        Ok(Some(r))
+    }
+
+    pub(super) async fn session_by_refresh(
+        &self,
+        hash: &[u8],
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions
+             WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| session_from_row(&r)).transpose()
+    }
+
     pub(super) async fn user_by_name(
         &self,
         username: &str,
@@ -450,20 +524,65 @@ impl SqliteStore {
     pub(super) async fn revocations_since(
         &self,
         seq: i64,
-    ) -> Result<(Vec<Revocation>, i64), StoreError> {
+        limit: i64,
+    ) -> Result<Vec<(i64, Revocation)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, value, revoked_at, expires_at, seq FROM revocations WHERE seq > ? ORDER BY seq",
+            "SELECT kind, value, revoked_at, expires_at, seq FROM revocations
+             WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(seq)
+        .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        let mut last = seq;
-        let mut list = Vec::with_capacity(rows.len());
-        for row in &rows {
-            list.push(revocation_from_row(row)?);
-            last = last.max(row.try_get(4)?);
-        }
-        Ok((list, last))
+        rows.iter()
+            .map(|row| Ok((row.try_get(4)?, revocation_from_row(row)?)))
+            .collect()
+    }
+
+    pub(super) async fn revoke_key(
+        &self,
+        kid: &str,
+        now: i64,
+        active_expires_at: i64,
+    ) -> Result<Option<Revocation>, StoreError> {
+        let mut tx = self.begin().await?;
+        let row: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT verify_until, revoked_at FROM signing_keys WHERE kid = ?")
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((verify_until, _)) = row else {
+            return Ok(None);
+        };
+        let expires_at = verify_until.unwrap_or(active_expires_at);
+        sqlx::query(
+            "UPDATE signing_keys SET revoked_at = coalesce(revoked_at, ?1),
+               retired_at = coalesce(retired_at, ?1), verify_until = ?2 WHERE kid = ?3",
+        )
+        .bind(now)
+        .bind(expires_at)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await?;
+        let r = Revocation {
+            kind: RevocationKind::Key,
+            value: kid.to_owned(),
+            revoked_at: now,
+            expires_at,
+        };
+        insert_revocation(&mut tx, &r).await?;
+        tx.commit().await?;
+        Ok(Some(r))
+    }
+
+    pub(super) async fn key_fingerprint(&self) -> Result<[i64; 4], StoreError> {
+        let (a, b, c, d): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*), coalesce(max(created_at), 0), count(retired_at), count(revoked_at)
+             FROM signing_keys",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok([a, b, c, d])
     }
 
     pub(super) async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {

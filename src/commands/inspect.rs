@@ -1,0 +1,67 @@
+//! `jwtd inspect TOKEN`: decoded header and claims, and the verdict.
+
+use anyhow::{Context as _, anyhow};
+use jwtd_core::revocation::RevocationIndex;
+use jwtd_core::token::{self, Expiry, Validation};
+
+use super::{CommandError, Ctx};
+use crate::keyring;
+use crate::store::BulkSink;
+
+struct Sink<'a>(&'a RevocationIndex);
+
+impl BulkSink for Sink<'_> {
+    fn push(
+        &mut self,
+        kind: jwtd_core::revocation::RevocationKind,
+        value: &str,
+        at: i64,
+        exp: i64,
+    ) {
+        let _ = self.0.insert_parts(kind, value, at, exp);
+    }
+}
+
+/// Runs `inspect`: exit 0 when valid, 1 when not.
+pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
+    let raw = raw.trim();
+    match token::decode_unverified(raw) {
+        Some((header, claims)) => {
+            println!(
+                "header: {}",
+                serde_json::to_string_pretty(&header).unwrap_or_default()
+            );
+            println!(
+                "claims: {}",
+                serde_json::to_string_pretty(&claims).unwrap_or_default()
+            );
+        }
+        None => println!("(not a decodable JWT)"),
+    }
+    let keys = ctx.store.keys().await.context("reading keys")?;
+    let ring = keyring::build(&keys, ctx.now).map_err(|e| anyhow!(e))?;
+    let v = Validation {
+        issuer: ctx.config.issuer.clone(),
+        audience: ctx.config.audience.clone(),
+        leeway: ctx.config.leeway_secs(),
+    };
+    let t = match token::verify(&ring, raw, &v, ctx.now, Expiry::Enforce) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("verdict: not valid ({e})");
+            return Err(CommandError::NotValid(e.to_string()));
+        }
+    };
+    let index = RevocationIndex::new();
+    ctx.store
+        .load_live(ctx.now, &mut Sink(&index))
+        .await
+        .context("reading revocations")?;
+    let r = crate::http::token_ref(&t);
+    if let Some(kind) = index.check(&r) {
+        println!("verdict: revoked ({kind})");
+        return Err(CommandError::NotValid(format!("revoked ({kind})")));
+    }
+    println!("verdict: valid (expires at {})", t.claims.exp);
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! `jwtd keys list|rotate|revoke KID`.
+
+use anyhow::{Context as _, anyhow};
+
+use super::{CommandError, Ctx};
+use crate::cli::KeysCommand;
+use crate::{keyring, revoke};
+
+/// Runs a `keys` subcommand.
+pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CommandError> {
+    match cmd {
+        KeysCommand::List => {
+            let keys = ctx.store.keys().await.context("reading keys")?;
+            println!("KID\tALG\tSTATE\tCREATED_AT\tVERIFY_UNTIL");
+            for k in keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.is_active() {
+                    "active"
+                } else {
+                    "retired"
+                };
+                let until = k.verify_until.map_or("-".to_owned(), |t| t.to_string());
+                println!(
+                    "{}\t{}\t{state}\t{}\t{until}",
+                    k.material.kid, k.material.alg, k.created_at
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate => {
+            let kid = keyring::rotate(&ctx.store, &ctx.config, ctx.now)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            println!("new active key {kid}");
+            Ok(())
+        }
+        KeysCommand::Revoke { kid } => {
+            match revoke::key(&ctx.store, &ctx.config, &kid, ctx.now)
+                .await
+                .map_err(|e| anyhow!(e))?
+            {
+                Some(_) => {
+                    println!("revoked key {kid}; every token it signed is rejected");
+                    Ok(())
+                }
+                None => Err(anyhow!("no key {kid:?}").into()),
+            }
+        }
+    }
+}

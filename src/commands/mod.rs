@@ -1,0 +1,135 @@
+//! What each subcommand does, given parsed arguments. Every command but
+//! `serve` opens the same store as a running server (its data dir or
+//! database URL) and acts on it directly; a running server picks up the
+//! changes from the revocation log and the key table within a second.
+
+mod inspect;
+mod keys;
+mod revoke;
+mod user;
+
+use anyhow::Context as _;
+use jwtd_core::clock::Clock;
+
+use crate::app::{App, StartError, create_private_dir};
+use crate::cli::{Cli, Command, CommonArgs, ServeArgs};
+use crate::config::{Config, ConfigError};
+use crate::store::Store;
+
+/// A failed command, classified for the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad configuration or usage: exit 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Startup failed because of configuration (database, listen, data dir): exit 2.
+    #[error(transparent)]
+    Start(StartError),
+    /// `inspect` found the token not valid: exit 1.
+    #[error("token not valid: {0}")]
+    NotValid(String),
+    /// Anything else: exit 1.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl CommandError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Start(StartError::Other(_)) => 1,
+            Self::Start(_) => 2,
+            Self::NotValid(_) | Self::Other(_) => 1,
+        }
+    }
+}
+
+/// What a non-serve command works with.
+pub struct Ctx {
+    /// Configuration (flags, env, file).
+    pub config: Config,
+    /// The store the server uses.
+    pub store: Store,
+    /// Now.
+    pub now: i64,
+}
+
+impl Ctx {
+    async fn open(common: &CommonArgs) -> Result<Self, CommandError> {
+        let serve = ServeArgs::from_env()
+            .map_err(|e| ConfigError::new("environment", e.kind().to_string()))?;
+        let config = Config::load(common, &serve)?;
+        if config.database_url.starts_with("sqlite:") {
+            create_private_dir(&config.data_dir)
+                .map_err(|e| CommandError::Start(StartError::DataDir(e)))?;
+        }
+        let store = Store::open(&config.database_url)
+            .await
+            .map_err(|e| CommandError::Start(StartError::Database(e)))?;
+        Ok(Self {
+            config,
+            store,
+            now: Clock::system().now(),
+        })
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CommandError> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.common, &args).await,
+        Command::User(cmd) => user::run(&Ctx::open(&cli.common).await?, cmd).await,
+        Command::Revoke(args) => revoke::run(&Ctx::open(&cli.common).await?, args).await,
+        Command::Inspect { token } => inspect::run(&Ctx::open(&cli.common).await?, &token).await,
+        Command::Keys(cmd) => keys::run(&Ctx::open(&cli.common).await?, cmd).await,
+        Command::Purge => purge(&Ctx::open(&cli.common).await?).await,
+    }
+}
+
+async fn serve(common: &CommonArgs, args: &ServeArgs) -> Result<(), CommandError> {
+    let config = Config::load(common, args)?;
+    crate::telemetry::init(config.log_format);
+    let app = App::build(config, Clock::system())
+        .await
+        .map_err(CommandError::Start)?;
+    app.run(shutdown_signal()).await.context("server failed")?;
+    Ok(())
+}
+
+async fn purge(ctx: &Ctx) -> Result<(), CommandError> {
+    let window = crate::config::secs(ctx.config.login_failure_window);
+    let report = ctx
+        .store
+        .purge(ctx.now, ctx.config.leeway_secs(), ctx.now - window)
+        .await
+        .context("purge failed")?;
+    println!(
+        "purged {} revocations, {} sessions, {} refresh token hashes, {} keys",
+        report.revocations, report.sessions, report.refresh_tokens, report.keys
+    );
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

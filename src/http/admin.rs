@@ -1,0 +1,121 @@
+//! The admin API: force-logout a user, rotate and revoke signing keys.
+//!
+//! Every admin route takes the [`Admin`] extractor: `Authorization: Bearer
+//! <admin_token>`, compared in constant time; 403 `admin_disabled` when no
+//! admin token is configured.
+
+use aws_lc_rs::{constant_time, digest};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::auth::bearer;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::{keyring, revoke};
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users/{username}/logout", post(logout_user))
+        .route("/admin/keys/rotate", post(rotate))
+        .route("/admin/keys/{kid}/revoke", post(revoke_key))
+}
+
+/// Proof that the request carries the admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.admin_token_hash else {
+            return Err(ApiError::AdminDisabled);
+        };
+        let presented = bearer(&parts.headers)
+            .ok()
+            .flatten()
+            .ok_or(ApiError::Unauthorized)?;
+        // Digests first, so the comparison is constant-time over a fixed
+        // length and leaks nothing about the token, not even its length.
+        let d = digest::digest(&digest::SHA256, presented.as_bytes());
+        constant_time::verify_slices_are_equal(d.as_ref(), expected)
+            .map(|()| Admin)
+            .map_err(|_| ApiError::Unauthorized)
+    }
+}
+
+/// `200` body of a forced logout.
+#[derive(Serialize)]
+pub struct SessionsRevoked {
+    sessions_revoked: u64,
+}
+
+async fn logout_user(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(username): Path<String>,
+) -> Result<Json<SessionsRevoked>, ApiError> {
+    let user = state
+        .store
+        .user_by_name(&username)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let now = state.clock.now();
+    let which = revoke::Sessions::Everywhere;
+    let revoked = revoke::sessions(&state.store, &state.config, &user.id, which, now).await?;
+    state.apply(&revoked.revocations);
+    tracing::info!(user_id = %user.id, sessions = revoked.live_sessions, "admin logout");
+    Ok(Json(SessionsRevoked {
+        sessions_revoked: revoked.live_sessions,
+    }))
+}
+
+/// A key id.
+#[derive(Serialize)]
+pub struct Kid {
+    kid: String,
+}
+
+async fn rotate(State(state): State<AppState>, _: Admin) -> Result<Json<Kid>, ApiError> {
+    let kid = keyring::rotate(&state.store, &state.config, state.clock.now())
+        .await
+        .map_err(key_error)?;
+    state
+        .reload_keys()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    tracing::info!(%kid, "signing key rotated");
+    Ok(Json(Kid { kid }))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(kid): Path<String>,
+) -> Result<Json<Kid>, ApiError> {
+    let now = state.clock.now();
+    let revocation = revoke::key(&state.store, &state.config, &kid, now)
+        .await
+        .map_err(key_error)?
+        .ok_or(ApiError::NotFound)?;
+    state.apply(std::slice::from_ref(&revocation));
+    state
+        .reload_keys()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    tracing::warn!(%kid, "signing key revoked");
+    Ok(Json(Kid { kid }))
+}
+
+fn key_error(e: keyring::KeyringError) -> ApiError {
+    match e {
+        keyring::KeyringError::Store(s) => s.into(),
+        keyring::KeyringError::Key(k) => {
+            tracing::error!(error = %k, "key operation failed");
+            ApiError::Internal
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `/auth/verify`: forward authentication for reverse proxies (nginx
+//! `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`). The proxy sends
+//! the client's `Authorization` header; 200 lets the request through with the
+//! caller's identity in headers, 401 stops it. Any method is accepted,
+//! because proxies forward the original one.
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use super::auth::AuthContext;
+use crate::app::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auth/verify", any(verify))
+}
+
+async fn verify(auth: AuthContext) -> Response {
+    let c = &auth.token.claims;
+    let mut resp = StatusCode::OK.into_response();
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        ("x-auth-subject", &c.sub),
+        ("x-auth-username", &c.preferred_username),
+        ("x-auth-session", &c.sid),
+    ] {
+        // All three are ids or usernames from our own alphabet, always
+        // valid header values; skip rather than fail if one ever is not.
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,44 @@
+//! Discovery: the JWKS (RFC 7517) and authorization-server metadata
+//! (RFC 8414), so other services can verify jwtd's tokens on their own.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+}
+
+async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let keys = state.jwks.load();
+    // Short cache: a revoked key must leave verifiers' caches quickly.
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(json!({ "keys": **keys })),
+    )
+}
+
+async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
+    let iss = state.config.issuer.trim_end_matches('/');
+    Json(json!({
+        "issuer": state.config.issuer,
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "token_endpoint": format!("{iss}/token/refresh"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "grant_types_supported": ["refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "access_token_signing_alg_values_supported": [state.config.algorithm.as_str()],
+    }))
+}

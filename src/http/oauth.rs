@@ -1,0 +1,103 @@
+//! OAuth endpoints: token revocation (RFC 7009) and introspection (RFC 7662).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use jwtd_core::b64;
+use jwtd_core::token::Expiry;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::admin::Admin;
+use super::auth::authenticate;
+use super::error::{ApiError, Rejection};
+use super::extract::Form;
+use super::login::hash_refresh;
+use crate::app::AppState;
+use crate::revoke;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/revoke", post(revoke_token))
+        .route("/oauth/introspect", post(introspect))
+}
+
+/// RFC 7009 / 7662 form.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    token: Option<String>,
+    /// Accepted and ignored: the token is found whatever the hint says
+    /// (RFC 7009 §2.1), so a wrong hint can never make a revocation miss.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+fn required(form: TokenForm) -> Result<String, ApiError> {
+    form.token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::InvalidRequest("token is required".into()))
+}
+
+/// Revokes an access token (its `jti`) or a refresh token (its session).
+/// Answers 200 for every token, valid or not (RFC 7009 §2.2); a tampered
+/// token is unknown and revokes nothing.
+async fn revoke_token(
+    State(state): State<AppState>,
+    Form(form): Form<TokenForm>,
+) -> Result<StatusCode, ApiError> {
+    let token = required(form)?;
+    let now = state.clock.now();
+    match authenticate(&state, &token, Expiry::Enforce) {
+        Ok(t) => {
+            let r = revoke::token(&state.store, &state.config, &t, now).await?;
+            state.apply(std::slice::from_ref(&r));
+            tracing::info!(user_id = %t.claims.sub, "access token revoked");
+            return Ok(StatusCode::OK);
+        }
+        // Genuine but already dead (revoked or expired): nothing to do.
+        Err(Rejection::Revoked(_)) => return Ok(StatusCode::OK),
+        Err(Rejection::Invalid(_)) => {}
+    }
+    if token.len() == 43 && b64::decode(&token).is_some() {
+        let session = state
+            .store
+            .session_by_refresh(&hash_refresh(&token))
+            .await?;
+        if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
+            let which = revoke::Sessions::One(s.id.clone());
+            let revoked =
+                revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
+            state.apply(&revoked.revocations);
+            tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Describes a live access token to an admin; anything else, exactly
+/// `{"active": false}` (RFC 7662 §2.2: no hint why).
+async fn introspect(
+    State(state): State<AppState>,
+    _: Admin,
+    Form(form): Form<TokenForm>,
+) -> Result<Json<Value>, ApiError> {
+    let token = required(form)?;
+    let Ok(t) = authenticate(&state, &token, Expiry::Enforce) else {
+        return Ok(Json(json!({"active": false})));
+    };
+    let c = t.claims;
+    Ok(Json(json!({
+        "active": true,
+        "sub": c.sub,
+        "username": c.preferred_username,
+        "iss": c.iss,
+        "aud": c.aud,
+        "exp": c.exp,
+        "iat": c.iat,
+        "jti": c.jti,
+        "sid": c.sid,
+        "token_type": "access_token",
+    })))
+}
