@@ -68,12 +68,15 @@ async fn list(ctx: &Ctx) -> Result<(), CommandError> {
 
 async fn delete(ctx: &Ctx, name: &str) -> Result<(), CommandError> {
     let expires_at = revoke::user_expiry(&ctx.config, ctx.now);
-    match ctx.store.delete_user(name, ctx.now, expires_at).await {
-        Ok(Some(r)) => {
-            println!(
-                "deleted user {name} ({}); their tokens are revoked",
-                r.value
-            );
+    let leeway = ctx.config.leeway_secs();
+    match ctx
+        .store
+        .delete_user(name, ctx.now, expires_at, leeway)
+        .await
+    {
+        Ok(Some(revoked)) => {
+            let id = revoked.last().map_or("", |r| r.value.as_str());
+            println!("deleted user {name} ({id}); their tokens are revoked");
             Ok(())
         }
         Ok(None) => Err(anyhow!("no user named {name:?}").into()),

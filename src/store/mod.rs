@@ -218,15 +218,16 @@ impl Store {
     }
 
     /// Deletes a user and, with it, their sessions and refresh tokens; in
-    /// the same transaction commits the user revocation that kills their
-    /// access tokens. `None` if there is no such user.
+    /// the same transaction commits the session and user revocations that
+    /// kill their access tokens (user last). `None` if there is no such user.
     pub async fn delete_user(
         &self,
         username: &str,
         now: i64,
         expires_at: i64,
-    ) -> Result<Option<Revocation>, StoreError> {
-        dispatch!(self, s => s.delete_user(username, now, expires_at).await)
+        leeway: i64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        dispatch!(self, s => s.delete_user(username, now, expires_at, leeway).await)
     }
 
     /// The session a refresh token (current or retired) belongs to.

@@ -136,7 +136,8 @@ impl SqliteStore {
         username: &str,
         now: i64,
         expires_at: i64,
-    ) -> Result<Option<Revocation>, StoreError> {
+        leeway: i64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
         let mut tx = self.begin().await?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
             .bind(username)
@@ -145,9 +146,21 @@ impl SqliteStore {
         let Some(id) = id else {
             return Ok(None);
         };
-        // Sessions and refresh hashes go with the user (ON DELETE CASCADE);
-        // the user revocation outlives them until the last access token
-        // could expire.
+        // The cut-off spares tokens issued in its own second, so each live
+        // session is revoked too (exactly as a global logout does) before the
+        // rows go with the user (ON DELETE CASCADE). The revocations outlive
+        // them until the last access token could expire.
+        let sql =
+            format!("SELECT {SESSION_COLS} FROM sessions WHERE user_id = ? AND revoked_at IS NULL");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut revoked = Vec::with_capacity(rows.len() + 1);
+        for row in &rows {
+            let s = session_from_row(row)?;
+            revoked.push(revoke_session_tx(&mut tx, &s, now, leeway).await?);
+        }
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(&id)
             .execute(&mut *tx)
@@ -160,7 +173,8 @@ impl SqliteStore {
         };
         insert_revocation(&mut tx, &r).await?;
         tx.commit().await?;
-        Ok(Some(r))
+        revoked.push(r);
+        Ok(Some(revoked))
     }
 
     pub(super) async fn session_by_refresh(

@@ -22,6 +22,13 @@ pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams {
     parallelism: 1,
 };
 
+/// Issuer of every test server, fixed so the CLI (run as a separate
+/// process with `JWTD_ISSUER`) agrees with the server it shares a dir with.
+pub const ISSUER: &str = "http://jwtd.test";
+
+/// Admin token of every test server.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// Default password used by helpers.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -58,6 +65,8 @@ impl Tokens {
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::for_data_dir(dir).unwrap_or_else(|e| panic!("{e}"));
     c.password = TEST_PASSWORD_PARAMS;
+    c.issuer = ISSUER.into();
+    c.admin_token = Some(ADMIN_TOKEN.into());
     c
 }
 
@@ -183,6 +192,42 @@ impl TestApp {
         (r.status(), r.json().await.unwrap_or_default())
     }
 
+    /// POST a form, optionally with a bearer token.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.client.post(format!("{}{path}", self.url)).form(form);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// POST with the admin token and no body.
+    pub async fn admin_post(&self, path: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// GET with the admin token.
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.get_auth(path, ADMIN_TOKEN).await
+    }
+
+    /// Runs the jwtd binary on this server's data dir, as an operator would.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        run_cli(&self.data_dir(), args, stdin)
+    }
+
     /// Status of `GET /protected` with `token`.
     pub async fn protected(&self, token: &str) -> StatusCode {
         self.get_auth("/protected", token).await.status()
@@ -264,4 +309,48 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What a CLI run printed and returned.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `jwtd ARGS --data-dir DIR`, with the test issuer and argon2 cost.
+pub fn run_cli(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(jwtd_bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("JWTD_ISSUER", ISSUER)
+        .env("JWTD_ARGON2_MEMORY_KIB", "1024")
+        .env("JWTD_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn jwtd: {e}"));
+    if let (Some(mut input), Some(s)) = (child.stdin.take(), stdin) {
+        let _ = input.write_all(s.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `token` with one character changed in the middle of its signature: still
+/// well-formed base64url, so the signature check itself must reject it.
+pub fn tamper(token: &str) -> String {
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() - 10;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
 }

@@ -137,9 +137,7 @@ async fn bad_logout_requests() {
     let mut claims = serde_json::to_value(app.claims("x")).unwrap_or_default();
     claims["iss"] = json!("https://other-issuer");
     let other_issuer = sign_raw(&key, &header_for(&key), &claims);
-    let mut tampered = t.access.clone();
-    tampered.pop();
-    tampered.push(if t.access.ends_with('A') { 'B' } else { 'A' });
+    let tampered = crate::helpers::tamper(&t.access);
     for bad in ["garbage", tampered.as_str(), other_issuer.as_str()] {
         let (status, out) = app.logout(bad, "local").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");

@@ -2,13 +2,17 @@
 //! drives a real server over HTTP (or the real binary) and asserts what a
 //! client can see.
 
+mod admin;
 mod algorithms;
+mod cli;
 mod config_cli;
 mod durability;
+mod feed;
 mod flow;
 mod helpers;
 mod login_security;
 mod logout;
 mod purge;
 mod refresh;
+mod standards;
 mod verification;

@@ -1,0 +1,122 @@
+//! The admin API: force logout, key rotation and key revocation.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, body};
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let r = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    body(r).await["keys"]
+        .as_array()
+        .map(|ks| {
+            ks.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn kid_of(token: &str) -> String {
+    let (h, _) = jwtd::core::token::decode_unverified(token).unwrap_or_default();
+    h["kid"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn admin_logout_ends_every_session_of_the_user() {
+    let app = TestApp::spawn().await;
+    app.register("target").await;
+    let a = app.login("target").await;
+    let b = app.login("target").await;
+    let bystander = app.user("bystander").await;
+    let r = app.admin_post("/admin/users/target/logout").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(body(r).await["sessions_revoked"], 2);
+    for t in [&a, &b] {
+        assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.refresh(&t.refresh).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.protected(&bystander.access).await, StatusCode::OK);
+    let fresh = app.login("target").await;
+    assert_eq!(app.protected(&fresh.access).await, StatusCode::OK);
+    let r = app.admin_post("/admin/users/nobody/logout").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .client
+        .post(format!("{}/admin/users/target/logout", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key() {
+    let app = TestApp::spawn().await;
+    let before = app.user("rotor").await;
+    let old_kid = kid_of(&before.access);
+    let r = app.admin_post("/admin/keys/rotate").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let new_kid = body(r).await["kid"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(new_kid, old_kid);
+    let after = app.login("rotor").await;
+    assert_eq!(kid_of(&after.access), new_kid);
+    assert_eq!(app.protected(&before.access).await, StatusCode::OK);
+    assert_eq!(app.protected(&after.access).await, StatusCode::OK);
+    let kids = jwks_kids(&app).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+}
+
+#[tokio::test]
+async fn revoking_the_active_key_rotates_and_kills_its_tokens() {
+    let app = TestApp::spawn().await;
+    let t = app.user("keyed").await;
+    let kid = kid_of(&t.access);
+    let r = app.admin_post(&format!("/admin/keys/{kid}/revoke")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        !jwks_kids(&app).await.contains(&kid),
+        "revoked key still published"
+    );
+    // Logins keep working, on a new key.
+    let fresh = app.login("keyed").await;
+    assert_ne!(kid_of(&fresh.access), kid);
+    assert_eq!(app.protected(&fresh.access).await, StatusCode::OK);
+    // Logging out with a token of the revoked key: 200, nothing changes.
+    let (status, out) = app.logout(&t.access, "global").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(out["sessions_revoked"], 0);
+    assert_eq!(app.protected(&fresh.access).await, StatusCode::OK);
+    assert_eq!(
+        app.admin_post("/admin/keys/no-such-kid/revoke")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_retired_key_kills_only_its_tokens() {
+    let app = TestApp::spawn().await;
+    let old = app.user("retired").await;
+    app.admin_post("/admin/keys/rotate").await;
+    let new = app.login("retired").await;
+    let old_kid = kid_of(&old.access);
+    assert_eq!(
+        app.admin_post(&format!("/admin/keys/{old_kid}/revoke"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.protected(&old.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.protected(&new.access).await, StatusCode::OK);
+    assert_eq!(jwks_kids(&app).await, vec![kid_of(&new.access)]);
+}

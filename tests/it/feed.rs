@@ -1,0 +1,151 @@
+//! The revocation feed: the live list, and the SSE stream resumed with
+//! `Last-Event-ID` after a disconnect in the middle of a burst.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, body};
+
+/// One parsed server-sent event: (id, data).
+type Event = (i64, serde_json::Value);
+
+/// Reads events from an open SSE response until `n` have arrived.
+async fn read_events(resp: &mut reqwest::Response, n: usize, buf: &mut String) -> Vec<Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("stream stalled after {} events", out.len()))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("stream ended"));
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+            }
+            if let (Some(id), Some(data)) = (id, data) {
+                out.push((id, data));
+            }
+        }
+    }
+    out
+}
+
+async fn open_stream(app: &TestApp, last: Option<i64>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .get(format!("{}/revocations/stream", app.url))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(id) = last {
+        req = req.header("Last-Event-ID", id.to_string());
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    );
+    r
+}
+
+#[tokio::test]
+async fn stream_resumed_with_last_event_id_loses_nothing_and_repeats_nothing() {
+    let app = TestApp::spawn().await;
+    app.register("burst").await;
+    let mut tokens = Vec::new();
+    for _ in 0..40 {
+        tokens.push(app.login("burst").await);
+    }
+    let mut stream = open_stream(&app, None).await;
+    // A burst of revocations while the consumer reads.
+    let burst = {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        let access: Vec<String> = tokens.iter().map(|t| t.access.clone()).collect();
+        tokio::spawn(async move {
+            for a in access {
+                let r = client
+                    .post(format!("{url}/oauth/revoke"))
+                    .form(&[("token", a)])
+                    .send()
+                    .await;
+                assert_eq!(r.map(|r| r.status()).ok(), Some(StatusCode::OK));
+            }
+        })
+    };
+    let mut buf = String::new();
+    let first = read_events(&mut stream, 15, &mut buf).await;
+    drop(stream); // disconnect in the middle of the burst
+    let _ = burst.await;
+    let last = first.last().map(|e| e.0).unwrap_or(0);
+    let mut resumed = open_stream(&app, Some(last)).await;
+    let rest = read_events(&mut resumed, 40 - first.len(), &mut String::new()).await;
+
+    let all: Vec<Event> = first.into_iter().chain(rest).collect();
+    let ids: Vec<i64> = all.iter().map(|e| e.0).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids not increasing: {ids:?}"
+    );
+    let values: HashSet<String> = all
+        .iter()
+        .map(|e| e.1["value"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(values.len(), 40, "every revocation exactly once");
+    let jtis: HashSet<String> = tokens
+        .iter()
+        .map(|t| {
+            let (_, c) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
+            c["jti"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(values, jtis);
+    for (_, e) in &all {
+        assert_eq!(e["kind"], "token");
+        assert!(e["expires_at"].as_i64() > e["revoked_at"].as_i64());
+    }
+    // Nothing more is pending: a new revocation is the next event.
+    let extra = app.user("late").await;
+    app.logout(&extra.access, "local").await;
+    let next = read_events(&mut resumed, 1, &mut String::new()).await;
+    assert_eq!(next[0].1["kind"], "session");
+    assert_eq!(next[0].1["value"], extra.session.as_str());
+}
+
+#[tokio::test]
+async fn list_returns_live_revocations_and_a_cursor() {
+    let app = TestApp::spawn().await;
+    let t = app.user("listed").await;
+    app.logout(&t.access, "global").await;
+    let r = app.admin_get("/revocations").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = body(r).await;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let kinds: HashSet<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
+    assert_eq!(kinds, HashSet::from(["session", "user"]));
+    assert!(list["cursor"].is_string());
+    // The cursor resumes the stream after everything listed.
+    let cursor: i64 = list["cursor"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(-1);
+    let mut s = open_stream(&app, Some(cursor)).await;
+    let t2 = app.user("listed2").await;
+    app.logout(&t2.access, "local").await;
+    let next = read_events(&mut s, 1, &mut String::new()).await;
+    assert_eq!(next[0].1["value"], t2.session.as_str());
+    assert_eq!(
+        app.get_auth("/revocations", "wrong").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
