@@ -88,6 +88,7 @@ pub enum StartError {
 impl AppState {
     /// Opens the store, loads keys and live revocations, builds the state.
     pub async fn new(config: Config, clock: Clock) -> Result<Self, StartError> {
+        crate::telemetry::recorder();
         if config.database_url.starts_with("sqlite:") {
             create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
         }
@@ -156,6 +157,14 @@ impl AppState {
             refresh_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             log_seq: AtomicI64::new(seq),
         })))
+    }
+
+    /// Applies revocations this instance has just committed: counted in the
+    /// metrics, then indexed (the log poll will see them again; indexing is
+    /// idempotent, counting is not, hence two entry points).
+    pub fn apply_committed(&self, revocations: &[Revocation]) {
+        crate::telemetry::revocations_committed(revocations);
+        self.apply(revocations);
     }
 
     /// Applies revocations that the store has committed to the index.

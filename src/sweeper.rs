@@ -46,7 +46,11 @@ pub async fn purge_once(state: &AppState) {
         .purge(now, state.config.leeway_secs(), now - window)
         .await;
     match purged {
-        Ok(report) => tracing::debug!(index = dropped, ?report, "purged expired state"),
+        Ok(report) => {
+            let rows = report.revocations + report.sessions + report.refresh_tokens + report.keys;
+            crate::telemetry::purge_run(dropped, rows);
+            tracing::debug!(index = dropped, ?report, "purged expired state");
+        }
         Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
     }
 }

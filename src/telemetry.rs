@@ -1,14 +1,26 @@
-//! Logging: `tracing` to stderr as text or JSON, filtered by `RUST_LOG`
-//! (default `info`). Handlers never log tokens, passwords or secrets: only
-//! ids (user, session) and reasons.
+//! Logging and metrics.
+//!
+//! Logs: `tracing` to stderr as text or JSON, filtered by `RUST_LOG`
+//! (default `info`). Handlers log ids (user, session, key) and reasons,
+//! never a token, refresh token, password or admin token.
+//!
+//! Metrics: one process-wide Prometheus recorder, rendered by `/metrics`.
+//! Metric names are defined here and nowhere else.
 
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use jwtd_core::revocation::{Revocation, RevocationKind};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; a second call is a no-op.
+/// Installs the global log subscriber; a second call is a no-op.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -19,4 +31,79 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Latency buckets in seconds: from a cached verify to a slow fsync.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// The process-wide recorder, installed on first use. `None` only if
+/// another recorder was installed first (then metrics are not rendered).
+pub fn recorder() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Renders every metric in Prometheus text format, with the live
+/// revocation entry gauges (`counts`: token, session, user, key) set now.
+pub fn render(counts: [usize; 4]) -> String {
+    for (kind, n) in RevocationKind::ALL.iter().zip(counts) {
+        metrics::gauge!("jwtd_revocation_entries", "kind" => kind.as_str()).set(n as f64);
+    }
+    match recorder() {
+        Some(h) => {
+            h.run_upkeep();
+            h.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// Middleware: requests by route, method and status, and their latency.
+/// The route is the matched pattern (`/sessions/{id}`), never the raw path,
+/// so ids do not explode the label set.
+pub async fn track_requests(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("jwtd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// One bearer-token verification and its outcome (`ok` or a reason).
+pub fn verify_outcome(outcome: &'static str) {
+    metrics::counter!("jwtd_verify_total", "outcome" => outcome).increment(1);
+}
+
+/// Revocations committed by this instance, by kind.
+pub fn revocations_committed(rs: &[Revocation]) {
+    for r in rs {
+        metrics::counter!("jwtd_revocations_total", "kind" => r.kind.as_str()).increment(1);
+    }
+}
+
+/// One purge run and what it removed.
+pub fn purge_run(index_entries: usize, store_rows: u64) {
+    metrics::counter!("jwtd_purge_runs_total").increment(1);
+    metrics::counter!("jwtd_purged_index_entries_total").increment(index_entries as u64);
+    metrics::counter!("jwtd_purged_store_rows_total").increment(store_rows);
+}
+
+/// Latency of one store operation.
+pub fn store_latency(op: &'static str, elapsed: Duration) {
+    metrics::histogram!("jwtd_store_duration_seconds", "op" => op).record(elapsed.as_secs_f64());
 }

@@ -66,7 +66,7 @@ async fn logout_user(
     let now = state.clock.now();
     let which = revoke::Sessions::Everywhere;
     let revoked = revoke::sessions(&state.store, &state.config, &user.id, which, now).await?;
-    state.apply(&revoked.revocations);
+    state.apply_committed(&revoked.revocations);
     tracing::info!(user_id = %user.id, sessions = revoked.live_sessions, "admin logout");
     Ok(Json(SessionsRevoked {
         sessions_revoked: revoked.live_sessions,
@@ -101,7 +101,7 @@ async fn revoke_key(
         .await
         .map_err(key_error)?
         .ok_or(ApiError::NotFound)?;
-    state.apply(std::slice::from_ref(&revocation));
+    state.apply_committed(std::slice::from_ref(&revocation));
     state
         .reload_keys()
         .await

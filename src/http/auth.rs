@@ -59,7 +59,12 @@ pub fn authenticate(
 ) -> Result<VerifiedToken, Rejection> {
     let keys = state.keys.load();
     let now = state.clock.now();
-    check(&keys, &state.index, &state.validation, token, now, expiry)
+    let result = check(&keys, &state.index, &state.validation, token, now, expiry);
+    crate::telemetry::verify_outcome(match &result {
+        Ok(_) => "ok",
+        Err(r) => r.reason(),
+    });
+    result
 }
 
 /// The request-path check on explicit parts (what [`authenticate`] does,

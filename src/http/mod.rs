@@ -27,8 +27,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole API.
 ///
-/// Layers: the body limit applies to every route, so no handler ever buffers
-/// more than 16 KiB; extractors turn the overflow into our 413 shape.
+/// Layers (`Router::layer` wraps every route and the fallback, after
+/// routing, so the metrics middleware sees the matched route pattern):
+/// the body limit, so no handler ever buffers more than 16 KiB (extractors
+/// turn the overflow into our 413 shape); then request metrics, outermost,
+/// so they time and count every answer including 413s.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(login::router())
@@ -43,5 +46,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .with_state(state)
 }

@@ -52,7 +52,7 @@ async fn revoke_token(
     match authenticate(&state, &token, Expiry::Enforce) {
         Ok(t) => {
             let r = revoke::token(&state.store, &state.config, &t, now).await?;
-            state.apply(std::slice::from_ref(&r));
+            state.apply_committed(std::slice::from_ref(&r));
             tracing::info!(user_id = %t.claims.sub, "access token revoked");
             return Ok(StatusCode::OK);
         }
@@ -69,7 +69,7 @@ async fn revoke_token(
             let which = revoke::Sessions::One(s.id.clone());
             let revoked =
                 revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
-            state.apply(&revoked.revocations);
+            state.apply_committed(&revoked.revocations);
             tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
         }
     }

@@ -1,6 +1,8 @@
 //! Operations endpoints: liveness and readiness, and the JSON 404/405.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -13,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> Json<Value> {
@@ -27,6 +30,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             Err(ApiError::Unavailable)
         }
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::render(state.index.counts()),
+    )
 }
 
 /// Unknown paths.

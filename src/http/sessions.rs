@@ -112,6 +112,6 @@ async fn remove(
     let now = state.clock.now();
     let which = revoke::Sessions::One(id);
     let revoked = revoke::sessions(&state.store, &state.config, user_id, which, now).await?;
-    state.apply(&revoked.revocations);
+    state.apply_committed(&revoked.revocations);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -166,13 +166,17 @@ pub enum Store {
     Sqlite(SqliteStore),
 }
 
-/// Forwards a call to whichever backend is in use.
+/// Forwards a call to whichever backend is in use, timing it for the
+/// `jwtd_store_duration_seconds` metric under the calling method's name.
 macro_rules! dispatch {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
+    ($self:ident, $op:literal, $s:ident => $call:expr) => {{
+        let start = std::time::Instant::now();
+        let out = match $self {
             Store::Sqlite($s) => $call,
-        }
-    };
+        };
+        crate::telemetry::store_latency($op, start.elapsed());
+        out
+    }};
 }
 
 impl Store {
@@ -184,37 +188,37 @@ impl Store {
     /// Closes every connection; later calls fail with `Unavailable`. Used at
     /// shutdown, and by tests to simulate a store that cannot commit.
     pub async fn close(&self) {
-        dispatch!(self, s => s.close().await)
+        dispatch!(self, "close", s => s.close().await)
     }
 
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping().await)
+        dispatch!(self, "ping", s => s.ping().await)
     }
 
     /// The named server secret, created with `init` on first use.
     pub async fn secret(&self, name: &str, init: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-        dispatch!(self, s => s.secret(name, init).await)
+        dispatch!(self, "secret", s => s.secret(name, init).await)
     }
 
     /// Creates a user; `Conflict` if the username is taken.
     pub async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
-        dispatch!(self, s => s.create_user(u).await)
+        dispatch!(self, "create_user", s => s.create_user(u).await)
     }
 
     /// A user by id.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        dispatch!(self, s => s.user_by_id(id).await)
+        dispatch!(self, "user_by_id", s => s.user_by_id(id).await)
     }
 
     /// Every user, by username.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        dispatch!(self, s => s.users().await)
+        dispatch!(self, "users", s => s.users().await)
     }
 
     /// Replaces a user's password hash.
     pub async fn set_password(&self, user_id: &str, hash: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_password(user_id, hash).await)
+        dispatch!(self, "set_password", s => s.set_password(user_id, hash).await)
     }
 
     /// Deletes a user and, with it, their sessions and refresh tokens; in
@@ -227,7 +231,7 @@ impl Store {
         expires_at: i64,
         leeway: i64,
     ) -> Result<Option<Vec<Revocation>>, StoreError> {
-        dispatch!(self, s => s.delete_user(username, now, expires_at, leeway).await)
+        dispatch!(self, "delete_user", s => s.delete_user(username, now, expires_at, leeway).await)
     }
 
     /// The session a refresh token (current or retired) belongs to.
@@ -235,12 +239,12 @@ impl Store {
         &self,
         hash: &[u8],
     ) -> Result<Option<SessionRecord>, StoreError> {
-        dispatch!(self, s => s.session_by_refresh(hash).await)
+        dispatch!(self, "session_by_refresh", s => s.session_by_refresh(hash).await)
     }
 
     /// A user by username.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        dispatch!(self, s => s.user_by_name(username).await)
+        dispatch!(self, "user_by_name", s => s.user_by_name(username).await)
     }
 
     /// Failed logins for (username, ip) in the window: (count, window start).
@@ -250,7 +254,7 @@ impl Store {
         ip: &str,
         since: i64,
     ) -> Result<Option<(u32, i64)>, StoreError> {
-        dispatch!(self, s => s.login_failures(username, ip, since).await)
+        dispatch!(self, "login_failures", s => s.login_failures(username, ip, since).await)
     }
 
     /// Counts one failed login; a window older than `since` starts afresh.
@@ -261,22 +265,22 @@ impl Store {
         now: i64,
         since: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.record_login_failure(username, ip, now, since).await)
+        dispatch!(self, "record_login_failure", s => s.record_login_failure(username, ip, now, since).await)
     }
 
     /// Forgets failed logins for (username, ip) after a success.
     pub async fn clear_login_failures(&self, username: &str, ip: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.clear_login_failures(username, ip).await)
+        dispatch!(self, "clear_login_failures", s => s.clear_login_failures(username, ip).await)
     }
 
     /// Creates a session with its first refresh token.
     pub async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
-        dispatch!(self, s => s.create_session(n).await)
+        dispatch!(self, "create_session", s => s.create_session(n).await)
     }
 
     /// A session by id.
     pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        dispatch!(self, s => s.session(id).await)
+        dispatch!(self, "session", s => s.session(id).await)
     }
 
     /// The user's live sessions, newest first.
@@ -285,24 +289,24 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        dispatch!(self, s => s.live_sessions(user_id, now).await)
+        dispatch!(self, "live_sessions", s => s.live_sessions(user_id, now).await)
     }
 
     /// Rotates, replays or detects theft of a refresh token (one transaction).
     pub async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
-        dispatch!(self, s => s.refresh(r).await)
+        dispatch!(self, "refresh", s => s.refresh(r).await)
     }
 
     /// Revokes sessions of `user_id`: the one named by `only`, or all but
     /// `except`, or all. Returns the committed revocations and how many of
     /// the sessions were live. With `cutoff`, also revokes the user.
     pub async fn revoke_sessions(&self, r: &SessionRevocation) -> Result<Revoked, StoreError> {
-        dispatch!(self, s => s.revoke_sessions(r).await)
+        dispatch!(self, "revoke_sessions", s => s.revoke_sessions(r).await)
     }
 
     /// Commits revocations as they are (token and key kinds).
     pub async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_revocations(rs).await)
+        dispatch!(self, "insert_revocations", s => s.insert_revocations(rs).await)
     }
 
     /// Feeds every revocation still live at `now` to `sink`. Returns how many, and the log position. This is the startup
@@ -312,12 +316,12 @@ impl Store {
         now: i64,
         sink: &mut dyn BulkSink,
     ) -> Result<(usize, i64), StoreError> {
-        dispatch!(self, s => s.load_live(now, sink).await)
+        dispatch!(self, "load_live", s => s.load_live(now, sink).await)
     }
 
     /// Every revocation still live at `now`, and the log position.
     pub async fn live_revocations(&self, now: i64) -> Result<(Vec<Revocation>, i64), StoreError> {
-        dispatch!(self, s => s.live_revocations(now).await)
+        dispatch!(self, "live_revocations", s => s.live_revocations(now).await)
     }
 
     /// Up to `limit` revocations logged after `seq`, in log order, each
@@ -327,7 +331,7 @@ impl Store {
         seq: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Revocation)>, StoreError> {
-        dispatch!(self, s => s.revocations_since(seq, limit).await)
+        dispatch!(self, "revocations_since", s => s.revocations_since(seq, limit).await)
     }
 
     /// Marks `kid` revoked and commits its key revocation, which lasts until
@@ -339,18 +343,18 @@ impl Store {
         now: i64,
         active_expires_at: i64,
     ) -> Result<Option<Revocation>, StoreError> {
-        dispatch!(self, s => s.revoke_key(kid, now, active_expires_at).await)
+        dispatch!(self, "revoke_key", s => s.revoke_key(kid, now, active_expires_at).await)
     }
 
     /// A value that changes whenever a key is added, retired, revoked or
     /// deleted: running servers poll it to pick up keys changed elsewhere.
     pub async fn key_fingerprint(&self) -> Result<[i64; 4], StoreError> {
-        dispatch!(self, s => s.key_fingerprint().await)
+        dispatch!(self, "key_fingerprint", s => s.key_fingerprint().await)
     }
 
     /// Every signing key still stored.
     pub async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        dispatch!(self, s => s.keys().await)
+        dispatch!(self, "keys", s => s.keys().await)
     }
 
     /// Makes `new` the active key; retires the previous active one, whose
@@ -361,7 +365,7 @@ impl Store {
         now: i64,
         verify_until: i64,
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.rotate_key(new, now, verify_until).await)
+        dispatch!(self, "rotate_key", s => s.rotate_key(new, now, verify_until).await)
     }
 
     /// Deletes everything expired at `now`, and login-failure windows that
@@ -372,7 +376,7 @@ impl Store {
         leeway: i64,
         failures_since: i64,
     ) -> Result<PurgeReport, StoreError> {
-        dispatch!(self, s => s.purge(now, leeway, failures_since).await)
+        dispatch!(self, "purge", s => s.purge(now, leeway, failures_since).await)
     }
 }
 

@@ -12,6 +12,7 @@ mod flow;
 mod helpers;
 mod login_security;
 mod logout;
+mod observability;
 mod purge;
 mod refresh;
 mod standards;

@@ -1,0 +1,218 @@
+//! `/metrics` is valid Prometheus text and its counters move; logs never
+//! contain a secret.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, free_port, jwtd_bin};
+
+/// Parses Prometheus text format strictly enough to catch malformed output:
+/// every sample line is `name{labels} value` with a float value, and every
+/// metric family is announced by `# TYPE` before its samples.
+fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+    let mut samples = HashMap::new();
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let name = parts.next().unwrap_or_default().to_owned();
+            let kind = parts.next().unwrap_or_default();
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            typed.insert(name);
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line:?}"
+            );
+        }
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "sample before its # TYPE: {line:?}");
+        samples.insert(series.to_owned(), value);
+    }
+    samples
+}
+
+async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::OK);
+    parse_prometheus(&r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn metrics_parse_and_counters_move() {
+    let app = TestApp::spawn().await;
+    let t = app.user("metered").await;
+    let before = scrape(&app).await;
+    let get = |m: &HashMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    let ok = r#"jwtd_http_requests_total{route="/protected",method="GET",status="200"}"#;
+    let verified = r#"jwtd_verify_total{outcome="ok"}"#;
+    let revoked_session = r#"jwtd_revocations_total{kind="session"}"#;
+    let rejected = r#"jwtd_verify_total{outcome="revoked_session"}"#;
+
+    assert_eq!(app.protected(&t.access).await, StatusCode::OK);
+    app.logout(&t.access, "local").await;
+    assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+
+    let after = scrape(&app).await;
+    assert!(get(&after, ok) >= get(&before, ok) + 1.0);
+    assert!(get(&after, verified) >= get(&before, verified) + 1.0);
+    assert!(get(&after, revoked_session) >= get(&before, revoked_session) + 1.0);
+    assert!(get(&after, rejected) >= get(&before, rejected) + 1.0);
+    assert!(get(&after, r#"jwtd_revocation_entries{kind="session"}"#) >= 1.0);
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("jwtd_http_request_duration_seconds_bucket"))
+    );
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("jwtd_store_duration_seconds_bucket{op=\"revoke_sessions\""))
+    );
+    jwtd::sweeper::purge_once(&app.state).await;
+    let purged = scrape(&app).await;
+    assert!(get(&purged, "jwtd_purge_runs_total") >= get(&after, "jwtd_purge_runs_total") + 1.0);
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let mut child = tokio::process::Command::new(jwtd_bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .args(["--admin-token", ADMIN_TOKEN, "--argon2-memory-kib", "1024"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "jwtd did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let creds = json!({"username": "logged", "password": PASSWORD});
+    let wrong = json!({"username": "logged", "password": "wrong-password-123"});
+    let _ = c.post(format!("{url}/register")).json(&creds).send().await;
+    let _ = c.post(format!("{url}/login")).json(&wrong).send().await;
+    let b: serde_json::Value = c
+        .post(format!("{url}/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let access = b["access_token"].as_str().unwrap_or_default().to_owned();
+    let refresh = b["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let r: serde_json::Value = c
+        .post(format!("{url}/token/refresh"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let refresh2 = r["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let forged = crate::helpers::tamper(&access);
+    for t in [&access, &forged] {
+        let _ = c
+            .get(format!("{url}/protected"))
+            .bearer_auth(t)
+            .send()
+            .await;
+    }
+    let _ = c
+        .post(format!("{url}/oauth/introspect"))
+        .bearer_auth(ADMIN_TOKEN)
+        .form(&[("token", &access)])
+        .send()
+        .await;
+    let _ = c
+        .post(format!("{url}/oauth/introspect"))
+        .bearer_auth("not-the-admin-token")
+        .form(&[("token", &access)])
+        .send()
+        .await;
+    let _ = c
+        .post(format!("{url}/logout"))
+        .json(&json!({"token": access}))
+        .send()
+        .await;
+    let _ = c
+        .post(format!("{url}/token/refresh"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await;
+    let _ = child.start_kill();
+    let out = child
+        .wait_with_output()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.lines().count() > 5, "expected logs, got: {logs}");
+    for line in logs.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+    let signature = access.rsplit('.').next().unwrap_or_default().to_owned();
+    for (what, secret) in [
+        ("password", PASSWORD),
+        ("wrong password", "wrong-password-123"),
+        ("access token signature", signature.as_str()),
+        ("forged token", forged.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("rotated refresh token", refresh2.as_str()),
+        ("admin token", ADMIN_TOKEN),
+    ] {
+        assert!(!secret.is_empty());
+        assert!(!logs.contains(secret), "{what} appears in the logs");
+    }
+}
