@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::auth::bearer;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::{keyring, revoke};
 
@@ -48,11 +48,16 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// `200` body of a forced logout.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionsRevoked {
     sessions_revoked: u64,
 }
 
+/// Log a user out everywhere.
+#[utoipa::path(post, path = "/admin/users/{username}/logout", tag = "admin", security(("admin" = [])),
+    params(("username" = String, Path)),
+    responses((status = 200, body = SessionsRevoked), (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn logout_user(
     State(state): State<AppState>,
     _: Admin,
@@ -74,11 +79,15 @@ async fn logout_user(
 }
 
 /// A key id.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Kid {
     kid: String,
 }
 
+/// Rotate the signing key; the old one keeps verifying its tokens.
+#[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = Kid), (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody)))]
 async fn rotate(State(state): State<AppState>, _: Admin) -> Result<Json<Kid>, ApiError> {
     let kid = keyring::rotate(&state.store, &state.config, state.clock.now())
         .await
@@ -91,6 +100,11 @@ async fn rotate(State(state): State<AppState>, _: Admin) -> Result<Json<Kid>, Ap
     Ok(Json(Kid { kid }))
 }
 
+/// Revoke a signing key: every token it signed is rejected.
+#[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin", security(("admin" = [])),
+    params(("kid" = String, Path)),
+    responses((status = 200, body = Kid), (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     _: Admin,

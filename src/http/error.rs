@@ -56,6 +56,16 @@ impl Rejection {
     }
 }
 
+/// The error body every failure carries (documentation type).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `invalid_token`.
+    error: String,
+    /// Human-readable detail.
+    error_description: String,
+}
+
 /// Every error a handler can answer with.
 #[derive(Debug)]
 pub enum ApiError {

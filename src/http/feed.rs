@@ -20,7 +20,7 @@ use jwtd_core::revocation::Revocation;
 use serde::Serialize;
 
 use super::admin::Admin;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::AppState;
 
 /// Routes of this module.
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One revocation as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Item {
     kind: &'static str,
     value: String,
@@ -51,12 +51,15 @@ impl From<Revocation> for Item {
 }
 
 /// `GET /revocations` body.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct List {
     cursor: String,
     items: Vec<Item>,
 }
 
+/// Live revocations, and the cursor to stream from.
+#[utoipa::path(get, path = "/revocations", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = List), (status = 401, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<List>, ApiError> {
     let (live, seq) = state.store.live_revocations(state.clock.now()).await?;
     Ok(Json(List {
@@ -71,6 +74,11 @@ const PAGE: i64 = 500;
 /// a stream notices it (local ones wake streams at once).
 const POLL: Duration = Duration::from_secs(1);
 
+/// Server-sent events, one per revocation; resumes after `Last-Event-ID`.
+#[utoipa::path(get, path = "/revocations/stream", tag = "admin", security(("admin" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "cursor to resume after")),
+    responses((status = 200, description = "event: revocation, id: cursor, data: Item", content_type = "text/event-stream", body = Item),
+        (status = 401, body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
     _: Admin,

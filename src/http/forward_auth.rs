@@ -17,6 +17,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/auth/verify", any(verify))
 }
 
+/// Forward authentication (any method).
+#[utoipa::path(get, path = "/auth/verify", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "valid; identity in X-Auth-Subject, X-Auth-Username, X-Auth-Session",
+            headers(("X-Auth-Subject" = String), ("X-Auth-Username" = String), ("X-Auth-Session" = String))),
+        (status = 401, body = super::error::ErrorBody)))]
 async fn verify(auth: AuthContext) -> Response {
     let c = &auth.token.claims;
     let mut resp = StatusCode::OK.into_response();

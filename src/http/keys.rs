@@ -17,6 +17,9 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
 }
 
+/// Every public key that verifies live tokens (RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, body = Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let keys = state.jwks.load();
     // Short cache: a revoked key must leave verifiers' caches quickly.
@@ -26,6 +29,9 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Authorization-server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, body = Object)))]
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     let iss = state.config.issuer.trim_end_matches('/');
     Json(json!({
@@ -41,4 +47,12 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "token_endpoint_auth_methods_supported": ["none"],
         "access_token_signing_alg_values_supported": [state.config.algorithm.as_str()],
     }))
+}
+
+/// JWKS document (for the OpenAPI schema; the handler serves it as JSON).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    /// Public JWKs: kty, kid, alg, use, and crv/x/y or n/e.
+    keys: Vec<serde_json::Value>,
 }

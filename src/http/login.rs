@@ -12,7 +12,7 @@ use jwtd_core::id::{Id128, random_token};
 use jwtd_core::{b64, token};
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::accounts::{MAX_PASSWORD, check_password, check_username};
 use crate::app::AppState;
@@ -27,21 +27,21 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Username and password, for both register and login.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     username: String,
     password: String,
 }
 
 /// `201` body of `/register`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Registered {
     user_id: String,
     username: String,
 }
 
 /// Body of a successful login or refresh.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -51,11 +51,20 @@ pub struct TokenResponse {
 }
 
 /// `/token/refresh` request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Create an account.
+#[utoipa::path(post, path = "/register", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 201, description = "created", body = Registered),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "registration_disabled", body = ErrorBody),
+        (status = 409, description = "username_taken", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     Json(c): Json<Credentials>,
@@ -118,6 +127,13 @@ async fn verify_password(
         .map_err(|_| ApiError::Internal)
 }
 
+/// Log in: an access token, a refresh token and a new session.
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = Credentials,
+    responses(
+        (status = 200, description = "logged in", body = TokenResponse),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 429, description = "too_many_attempts (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -191,6 +207,11 @@ async fn login(
     }))
 }
 
+/// Rotate a refresh token: a new pair in the same session.
+#[utoipa::path(post, path = "/token/refresh", tag = "accounts", request_body = RefreshBody,
+    responses(
+        (status = 200, description = "rotated", body = TokenResponse),
+        (status = 401, description = "invalid_grant", body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshBody>,

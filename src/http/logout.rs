@@ -13,7 +13,7 @@ use jwtd_core::token::{Expiry, TokenError};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{authenticate, bearer};
-use super::error::{ApiError, Rejection};
+use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::{OptionalJson, Query};
 use crate::app::AppState;
 use crate::revoke;
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Which sessions a logout ends.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// The caller's session.
@@ -37,26 +37,34 @@ pub enum Scope {
 }
 
 /// Optional JSON body.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct LogoutBody {
     token: Option<String>,
     scope: Option<Scope>,
 }
 
 /// Query string.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 pub struct LogoutQuery {
     scope: Option<Scope>,
 }
 
 /// `200` body.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LogoutResponse {
     message: &'static str,
     scope: Scope,
     sessions_revoked: u64,
 }
 
+/// End the caller's session, their other sessions, or all of them.
+#[utoipa::path(post, path = "/logout", tag = "sessions", params(LogoutQuery),
+    request_body(content = LogoutBody, description = "optional; the token may come here instead of the Authorization header"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "logged out (also when already revoked)", body = LogoutResponse),
+        (status = 400, description = "invalid_token or invalid_request", body = ErrorBody),
+        (status = 401, description = "unauthorized: no token", body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -11,6 +11,7 @@ mod keys;
 mod login;
 mod logout;
 mod oauth;
+mod openapi;
 mod ops;
 mod sessions;
 
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(forward_auth::router())
         .merge(feed::router())
+        .merge(openapi::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::admin::Admin;
 use super::auth::authenticate;
-use super::error::{ApiError, Rejection};
+use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
 use super::login::hash_refresh;
 use crate::app::AppState;
@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// RFC 7009 / 7662 form.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     token: Option<String>,
     /// Accepted and ignored: the token is found whatever the hint says
@@ -43,6 +43,11 @@ fn required(form: TokenForm) -> Result<String, ApiError> {
 /// Revokes an access token (its `jti`) or a refresh token (its session).
 /// Answers 200 for every token, valid or not (RFC 7009 §2.2); a tampered
 /// token is unknown and revokes nothing.
+/// Revoke a token (RFC 7009): access token by jti, refresh token by session.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "revoked, or unknown: the same answer"),
+        (status = 400, description = "invalid_request: no token", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
     Form(form): Form<TokenForm>,
@@ -78,6 +83,11 @@ async fn revoke_token(
 
 /// Describes a live access token to an admin; anything else, exactly
 /// `{"active": false}` (RFC 7662 §2.2: no hint why).
+/// Introspect a token (RFC 7662).
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", security(("admin" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "{active:false}, or the live token's claims", body = Introspection),
+        (status = 401, body = ErrorBody), (status = 403, description = "admin_disabled", body = ErrorBody)))]
 async fn introspect(
     State(state): State<AppState>,
     _: Admin,
@@ -100,4 +110,20 @@ async fn introspect(
         "sid": c.sid,
         "token_type": "access_token",
     })))
+}
+
+/// RFC 7662 answer (for the OpenAPI schema): only `active` when false.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Introspection {
+    active: bool,
+    sub: Option<String>,
+    username: Option<String>,
+    iss: Option<String>,
+    aud: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    sid: Option<String>,
+    token_type: Option<String>,
 }

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::auth::AuthContext;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::app::AppState;
 use crate::revoke;
 
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /protected` body.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Protected {
     message: &'static str,
     sub: String,
@@ -30,6 +30,9 @@ pub struct Protected {
     session_id: String,
 }
 
+/// The seed's protected route.
+#[utoipa::path(get, path = "/protected", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = Protected), (status = 401, body = ErrorBody)))]
 async fn protected(auth: AuthContext) -> Json<Protected> {
     let c = auth.token.claims;
     Json(Protected {
@@ -41,7 +44,7 @@ async fn protected(auth: AuthContext) -> Json<Protected> {
 }
 
 /// `GET /me` body.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     user_id: String,
     username: String,
@@ -49,6 +52,9 @@ pub struct Me {
     expires_at: i64,
 }
 
+/// Who the caller is.
+#[utoipa::path(get, path = "/me", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(auth: AuthContext) -> Json<Me> {
     let c = auth.token.claims;
     Json(Me {
@@ -60,7 +66,7 @@ async fn me(auth: AuthContext) -> Json<Me> {
 }
 
 /// One live session.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     id: String,
     created_at: i64,
@@ -71,11 +77,14 @@ pub struct SessionView {
 }
 
 /// `GET /sessions` body.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionList {
     sessions: Vec<SessionView>,
 }
 
+/// The caller's live sessions.
+#[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -98,6 +107,11 @@ async fn list(
     Ok(Json(SessionList { sessions }))
 }
 
+/// End one of the caller's sessions.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204, description = "ended"), (status = 401, body = ErrorBody),
+        (status = 404, description = "not the caller's session", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthContext,

@@ -13,6 +13,7 @@ mod helpers;
 mod login_security;
 mod logout;
 mod observability;
+mod openapi;
 mod purge;
 mod refresh;
 mod standards;
