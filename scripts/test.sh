@@ -16,7 +16,22 @@ ensure_services() {
   fi
 }
 
+# Real peers some tests drive: nginx (forward-auth) and PyJWT (an
+# independent JOSE implementation). Installed from the distribution and
+# PyPI when missing.
+ensure_test_tools() {
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "test.sh: installing nginx"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) >/dev/null || true
+  fi
+  if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
+    echo "test.sh: installing PyJWT"
+    python3 -m pip install -q 'pyjwt[crypto]' >/dev/null || true
+  fi
+}
+
 ensure_services
+ensure_test_tools
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

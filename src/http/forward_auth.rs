@@ -14,7 +14,11 @@ use crate::app::AppState;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/auth/verify", any(verify))
+    // Envoy's ext_authz appends the original path to `path_prefix`, so
+    // anything under /auth/verify/ is the same check.
+    Router::new()
+        .route("/auth/verify", any(verify))
+        .route("/auth/verify/{*original_path}", any(verify))
 }
 
 /// Forward authentication (any method).

@@ -219,6 +219,16 @@ async fn forward_auth_passes_identity_headers() {
     );
     assert_eq!(r.headers()["x-auth-username"], "proxied");
     assert_eq!(r.headers()["x-auth-session"], t.session.as_str());
+    // Envoy appends the original path; other methods are forwarded as is.
+    let r = app
+        .client
+        .post(format!("{}/auth/verify/app/orders/7", app.url))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-auth-username"], "proxied");
     app.logout(&t.access, "local").await;
     let r = app.get_auth("/auth/verify", &t.access).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
