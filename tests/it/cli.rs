@@ -262,3 +262,38 @@ async fn purge_command_and_help() {
     assert_eq!(out.code, 2);
     let _ = PASSWORD;
 }
+
+#[tokio::test]
+async fn cli_works_on_the_data_dir_of_a_stopped_server() {
+    // Before any server ever ran: the CLI creates the store itself.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = crate::helpers::run_cli(
+        dir.path(),
+        &["user", "add", "early", "--password-stdin"],
+        Some("early-password\n"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let config = crate::helpers::test_config(dir.path());
+    let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
+    let r = app
+        .post_json(
+            "/login",
+            json!({"username": "early", "password": "early-password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let access = body(r).await["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Server stopped: a revocation made now is enforced at the next start.
+    let dir = app.stop().await;
+    let out = crate::helpers::run_cli(dir.path(), &["revoke", "--user", "early"], None);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = crate::helpers::run_cli(dir.path(), &["inspect", &access], None);
+    assert_eq!(out.code, 1, "{out:?}");
+    let config = crate::helpers::test_config(dir.path());
+    let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
+    assert_eq!(app.protected(&access).await, StatusCode::UNAUTHORIZED);
+}
