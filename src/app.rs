@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
+use crate::fanout::{Event, Fanout};
 use crate::store::{BulkSink, Store, StoreError};
 use crate::{keyring, sweeper};
 
@@ -42,6 +43,13 @@ pub struct Inner {
     pub admin_token_hash: Option<[u8; 32]>,
     /// Woken whenever revocations reach the index, for SSE streams.
     pub revocation_events: Notify,
+    /// Cluster mode: publishes committed revocations to the other instances.
+    pub fanout: Option<Fanout>,
+    /// Cluster mode: the moment (Unix ms) as of which this instance has
+    /// applied every committed revocation: the start of the last successful
+    /// log catch-up. Protected requests fail closed once it is older than
+    /// `max_staleness`.
+    fresh_as_of_ms: AtomicI64,
     /// In-memory revocations, consulted on every request.
     pub index: RevocationIndex,
     /// Expected iss/aud/leeway.
@@ -80,6 +88,9 @@ pub enum StartError {
     /// The listen address could not be bound (configuration: exit 2).
     #[error("invalid configuration: listen: {0}")]
     Listen(std::io::Error),
+    /// Another option is unusable (configuration: exit 2).
+    #[error("invalid configuration: {0}: {1}")]
+    Config(&'static str, String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -108,6 +119,13 @@ impl AppState {
             .key_fingerprint()
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
+        let fanout = match &config.redis_url {
+            Some(url) => Some(
+                Fanout::new(url, &config.redis_channel)
+                    .map_err(|e| StartError::Config("redis_url", e.to_string()))?,
+            ),
+            None => None,
+        };
         let admin_token_hash = config.admin_token.as_ref().map(|t| {
             let d = digest::digest(&digest::SHA256, t.as_bytes());
             let mut h = [0u8; 32];
@@ -150,6 +168,8 @@ impl AppState {
             key_fingerprint: Mutex::new(fingerprint),
             admin_token_hash,
             revocation_events: Notify::new(),
+            fanout,
+            fresh_as_of_ms: AtomicI64::new(now_ms()),
             index,
             validation,
             clock,
@@ -160,11 +180,35 @@ impl AppState {
     }
 
     /// Applies revocations this instance has just committed: counted in the
-    /// metrics, then indexed (the log poll will see them again; indexing is
-    /// idempotent, counting is not, hence two entry points).
-    pub fn apply_committed(&self, revocations: &[Revocation]) {
+    /// metrics, indexed, and (cluster mode) published to the other
+    /// instances. The log poll will see them again; indexing is idempotent,
+    /// counting is not, hence a separate entry point from [`AppState::apply`].
+    pub async fn committed(&self, revocations: &[Revocation]) {
         crate::telemetry::revocations_committed(revocations);
         self.apply(revocations);
+        if let Some(f) = &self.fanout {
+            let events: Vec<Event> = revocations.iter().map(Event::from).collect();
+            f.publish(&events).await;
+        }
+    }
+
+    /// Tells the other instances that signing keys changed.
+    pub async fn keys_changed(&self) {
+        if let Some(f) = &self.fanout {
+            f.publish(&[Event::Keys]).await;
+        }
+    }
+
+    /// Whether this instance's revocation view may be missing revocations
+    /// older than `max_staleness` (cluster mode only: an embedded server is
+    /// the only writer that matters and applies its own commits at once).
+    pub fn is_stale(&self) -> bool {
+        self.store.is_shared() && self.staleness_ms() > millis(self.config.max_staleness)
+    }
+
+    /// How far behind the shared log this instance's view may be, in ms.
+    pub fn staleness_ms(&self) -> i64 {
+        (now_ms() - self.fresh_as_of_ms.load(Ordering::Acquire)).max(0)
     }
 
     /// Applies revocations that the store has committed to the index.
@@ -207,6 +251,8 @@ impl AppState {
     /// last look, and applies them.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
         const BATCH: i64 = 10_000;
+        // Everything committed before this moment is in what we read below.
+        let started = now_ms();
         let mut total = 0;
         loop {
             let seq = self.log_seq.load(Ordering::Acquire);
@@ -232,8 +278,21 @@ impl AppState {
         {
             tracing::warn!(error = %e, "key reload failed");
         }
+        self.fresh_as_of_ms.fetch_max(started, Ordering::AcqRel);
         Ok(total)
     }
+}
+
+/// Unix time in milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Fills the index during the startup bulk load.
@@ -286,7 +345,14 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let tasks = sweeper::spawn(self.state.clone(), stop_rx);
+        let mut tasks = sweeper::spawn(self.state.clone(), stop_rx.clone());
+        if let Some(url) = self.state.config.redis_url.clone() {
+            tasks.push(crate::fanout::spawn_subscriber(
+                self.state.clone(),
+                url,
+                stop_rx,
+            ));
+        }
         let router = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.listener.local_addr()?, "jwtd listening");
         let served = axum::serve(

@@ -120,6 +120,9 @@ pub struct ServeArgs {
     /// Redis URL for cross-instance revocation fan-out.
     #[arg(long, env = "JWTD_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Redis pub/sub channel for this cluster's events [default: jwtd:events].
+    #[arg(long, env = "JWTD_REDIS_CHANNEL")]
+    pub redis_channel: Option<String>,
     /// `iss` of issued tokens [default: http://<listen>].
     #[arg(long, env = "JWTD_ISSUER")]
     pub issuer: Option<String>,

@@ -54,6 +54,8 @@ pub struct Config {
     pub database_url: String,
     /// Redis for cross-instance fan-out.
     pub redis_url: Option<String>,
+    /// Redis pub/sub channel of this cluster's events.
+    pub redis_channel: String,
     /// `iss` of issued tokens.
     pub issuer: String,
     /// `aud` of issued tokens.
@@ -94,6 +96,7 @@ const FILE_KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "redis_url",
+    "redis_channel",
     "issuer",
     "audience",
     "algorithm",
@@ -229,10 +232,7 @@ impl Config {
             if s.starts_with("sqlite:") {
                 Ok(s.to_owned())
             } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-                Err(
-                    "the PostgreSQL backend (cluster mode) is not available in this build yet"
-                        .into(),
-                )
+                Ok(s.to_owned())
             } else {
                 Err(format!("{s:?} is not a sqlite:// or postgres:// URL"))
             }
@@ -246,11 +246,34 @@ impl Config {
                     .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080"))
             },
         )?;
-        let redis_url = raw.get("redis_url", &serve.redis_url)?;
-        if redis_url.is_some() {
+        let cluster = database_url.starts_with("postgres");
+        let redis_url = raw.parse("redis_url", &serve.redis_url, None, |s| {
+            if !(s.starts_with("redis://") || s.starts_with("rediss://")) {
+                Err(format!("{s:?} is not a redis:// URL"))
+            } else if !cluster {
+                Err("fan-out is for cluster mode: it needs a postgres:// database_url".into())
+            } else {
+                Ok(Some(s.to_owned()))
+            }
+        })?;
+        let redis_channel = raw.parse(
+            "redis_channel",
+            &serve.redis_channel,
+            "jwtd:events".to_owned(),
+            |s| {
+                if s.is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(s.to_owned())
+                }
+            },
+        )?;
+        // Every instance of a cluster must write and expect the same `iss`;
+        // a default derived from each one's listen address would differ.
+        if cluster && raw.get("issuer", &serve.issuer)?.is_none() {
             return Err(ConfigError::new(
-                "redis_url",
-                "cluster fan-out is not available in this build yet",
+                "issuer",
+                "must be set explicitly in cluster mode (postgres database_url), so all instances agree",
             ));
         }
         let issuer = raw.parse("issuer", &serve.issuer, format!("http://{listen}"), |s| {
@@ -309,6 +332,7 @@ impl Config {
             data_dir,
             database_url,
             redis_url,
+            redis_channel,
             issuer,
             audience,
             algorithm,

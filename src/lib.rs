@@ -14,6 +14,7 @@
 //! * [`keyring`]: loading, generating and rotating signing keys.
 //! * [`revoke`]: revocation operations shared by the API and the CLI.
 //! * [`store`]: the system of record (SQLite embedded).
+//! * [`fanout`]: cluster mode: revocation events through Redis.
 //! * [`sweeper`]: background purge of expired state and revocation-log catch-up.
 //! * [`http`]: the HTTP API, one module per resource.
 //! * [`commands`]: what each subcommand does.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod fanout;
 pub mod http;
 pub mod keyring;
 pub mod revoke;

@@ -27,7 +27,14 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
             }
         })
     };
-    let catch_up = every_until_stopped(CATCH_UP_EVERY, stop, move || {
+    // In cluster mode the poll is what bounds staleness (Redis is only the
+    // fast path), so it runs several times per `max_staleness`.
+    let period = if state.store.is_shared() {
+        (state.config.max_staleness / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    } else {
+        CATCH_UP_EVERY
+    };
+    let catch_up = every_until_stopped(period, stop, move || {
         let state = state.clone();
         async move {
             if let Err(e) = state.catch_up().await {

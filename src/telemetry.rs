@@ -55,7 +55,10 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
 
 /// Renders every metric in Prometheus text format, with the live
 /// revocation entry gauges (`counts`: token, session, user, key) set now.
-pub fn render(counts: [usize; 4]) -> String {
+pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
+    // How far behind the shared revocation log this instance may be (the
+    // age of its last successful catch-up; meaningful in cluster mode).
+    metrics::gauge!("jwtd_revocation_view_lag_seconds").set(lag_ms as f64 / 1000.0);
     for (kind, n) in RevocationKind::ALL.iter().zip(counts) {
         metrics::gauge!("jwtd_revocation_entries", "kind" => kind.as_str()).set(n as f64);
     }

@@ -71,7 +71,7 @@ async fn logout_user(
     let now = state.clock.now();
     let which = revoke::Sessions::Everywhere;
     let revoked = revoke::sessions(&state.store, &state.config, &user.id, which, now).await?;
-    state.apply_committed(&revoked.revocations);
+    state.committed(&revoked.revocations).await;
     tracing::info!(user_id = %user.id, sessions = revoked.live_sessions, "admin logout");
     Ok(Json(SessionsRevoked {
         sessions_revoked: revoked.live_sessions,
@@ -96,6 +96,7 @@ async fn rotate(State(state): State<AppState>, _: Admin) -> Result<Json<Kid>, Ap
         .reload_keys()
         .await
         .map_err(|_| ApiError::Unavailable)?;
+    state.keys_changed().await;
     tracing::info!(%kid, "signing key rotated");
     Ok(Json(Kid { kid }))
 }
@@ -115,11 +116,12 @@ async fn revoke_key(
         .await
         .map_err(key_error)?
         .ok_or(ApiError::NotFound)?;
-    state.apply_committed(std::slice::from_ref(&revocation));
+    state.committed(std::slice::from_ref(&revocation)).await;
     state
         .reload_keys()
         .await
         .map_err(|_| ApiError::Unavailable)?;
+    state.keys_changed().await;
     tracing::warn!(%kid, "signing key revoked");
     Ok(Json(Kid { kid }))
 }

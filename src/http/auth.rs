@@ -110,6 +110,12 @@ impl FromRequestParts<AppState> for AuthContext {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers)?.ok_or(ApiError::Unauthorized)?;
+        // Fail closed, and with 503 rather than 401, so clients keep their
+        // refresh tokens and retry: this instance cannot vouch that the
+        // token has not been revoked elsewhere.
+        if state.is_stale() {
+            return Err(ApiError::Unavailable);
+        }
         match authenticate(state, token, Expiry::Enforce) {
             Ok(token) => Ok(Self { token }),
             Err(r) => {

@@ -240,7 +240,7 @@ async fn refresh(
     let (session, user) = match outcome {
         RefreshOutcome::Rotated(s, u) | RefreshOutcome::Replayed(s, u) => (s, u),
         RefreshOutcome::Theft(revocation) => {
-            state.apply_committed(std::slice::from_ref(&revocation));
+            state.committed(std::slice::from_ref(&revocation)).await;
             tracing::warn!(session_id = %revocation.value, "refresh token reuse: session revoked");
             return Err(ApiError::InvalidGrant);
         }

@@ -57,7 +57,7 @@ async fn revoke_token(
     match authenticate(&state, &token, Expiry::Enforce) {
         Ok(t) => {
             let r = revoke::token(&state.store, &state.config, &t, now).await?;
-            state.apply_committed(std::slice::from_ref(&r));
+            state.committed(std::slice::from_ref(&r)).await;
             tracing::info!(user_id = %t.claims.sub, "access token revoked");
             return Ok(StatusCode::OK);
         }
@@ -74,7 +74,7 @@ async fn revoke_token(
             let which = revoke::Sessions::One(s.id.clone());
             let revoked =
                 revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
-            state.apply_committed(&revoked.revocations);
+            state.committed(&revoked.revocations).await;
             tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
         }
     }
@@ -94,6 +94,9 @@ async fn introspect(
     Form(form): Form<TokenForm>,
 ) -> Result<Json<Value>, ApiError> {
     let token = required(form)?;
+    if state.is_stale() {
+        return Err(ApiError::Unavailable);
+    }
     let Ok(t) = authenticate(&state, &token, Expiry::Enforce) else {
         return Ok(Json(json!({"active": false})));
     };

@@ -28,6 +28,13 @@ async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.is_stale() {
+        tracing::warn!(
+            lag_ms = state.staleness_ms(),
+            "not ready: revocation view stale"
+        );
+        return Err(ApiError::Unavailable);
+    }
     match state.store.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(e) => {
@@ -43,7 +50,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::render(state.index.counts()),
+        crate::telemetry::render(state.index.counts(), state.staleness_ms()),
     )
 }
 

@@ -126,6 +126,6 @@ async fn remove(
     let now = state.clock.now();
     let which = revoke::Sessions::One(id);
     let revoked = revoke::sessions(&state.store, &state.config, user_id, which, now).await?;
-    state.apply_committed(&revoked.revocations);
+    state.committed(&revoked.revocations).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,11 +6,14 @@
 //! Every mutating method commits before it returns: a revocation returned by
 //! a method is durable, and the caller may acknowledge it.
 
+mod postgres;
+mod sql;
 mod sqlite;
 
 use jwtd_core::keys::KeyMaterial;
 use jwtd_core::revocation::{Revocation, RevocationKind};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Errors from the store.
@@ -164,6 +167,8 @@ pub struct PurgeReport {
 pub enum Store {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
+    /// Cluster mode's shared PostgreSQL.
+    Postgres(PgStore),
 }
 
 /// Forwards a call to whichever backend is in use, timing it for the
@@ -173,6 +178,7 @@ macro_rules! dispatch {
         let start = std::time::Instant::now();
         let out = match $self {
             Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
         };
         crate::telemetry::store_latency($op, start.elapsed());
         out
@@ -182,7 +188,16 @@ macro_rules! dispatch {
 impl Store {
     /// Opens the store at `url`, creating and migrating it if needed.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Ok(Self::Sqlite(SqliteStore::open(url).await?))
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(PgStore::open(url).await?))
+        } else {
+            Ok(Self::Sqlite(SqliteStore::open(url).await?))
+        }
+    }
+
+    /// Whether this is the shared store of cluster mode.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 
     /// Closes every connection; later calls fail with `Unavailable`. Used at

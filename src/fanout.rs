@@ -1,0 +1,196 @@
+//! Cluster mode: revocation events between instances through Redis.
+//!
+//! Redis is only the fast path. After a commit, the committing instance
+//! publishes the revocation; every instance subscribed applies it within
+//! milliseconds. Nothing depends on Redis for correctness: each instance
+//! also replays the ordered revocation log in PostgreSQL after every
+//! (re)subscription and on a short timer, so a lost message, a Redis
+//! restart or a partition only delays a revocation, bounded by
+//! `max_staleness` (past which protected requests fail closed).
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use jwtd_core::revocation::Revocation;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+
+/// How long a publish may take before the request goes on without it (the
+/// log poll will deliver the revocation anyway).
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// One message on the channel.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// A committed revocation.
+    Revocation {
+        /// token, session, user or key.
+        kind: String,
+        /// jti, sid, user id or kid.
+        value: String,
+        /// Revocation time (the user cut-off).
+        revoked_at: i64,
+        /// Expiry of the entry.
+        expires_at: i64,
+    },
+    /// Signing keys changed (rotation or revocation): reload them.
+    Keys,
+}
+
+impl From<&Revocation> for Event {
+    fn from(r: &Revocation) -> Self {
+        Self::Revocation {
+            kind: r.kind.as_str().to_owned(),
+            value: r.value.clone(),
+            revoked_at: r.revoked_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// The publishing side: one multiplexed connection, re-made after errors.
+pub struct Fanout {
+    client: redis::Client,
+    channel: String,
+    conn: Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+impl Fanout {
+    /// A fan-out over `url` on `channel` (connects lazily).
+    pub fn new(url: &str, channel: &str) -> Result<Self, redis::RedisError> {
+        Ok(Self {
+            client: redis::Client::open(url)?,
+            channel: channel.to_owned(),
+            conn: Mutex::new(None),
+        })
+    }
+
+    /// Publishes events, best effort: a failure is logged and counted, and
+    /// the log poll delivers them instead.
+    pub async fn publish(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let sent = tokio::time::timeout(PUBLISH_TIMEOUT, self.try_publish(events)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            metrics::counter!("jwtd_fanout_publish_failures_total").increment(1);
+            tracing::warn!("redis publish failed; peers will catch up from the log");
+            *self.conn.lock().await = None;
+        }
+    }
+
+    async fn try_publish(&self, events: &[Event]) -> redis::RedisResult<()> {
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.client.get_multiplexed_async_connection().await?);
+        }
+        let Some(conn) = guard.as_mut() else {
+            return Ok(());
+        };
+        let mut pipe = redis::pipe();
+        for e in events {
+            let payload = serde_json::to_string(e).unwrap_or_default();
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
+        }
+        pipe.query_async::<()>(conn).await
+    }
+}
+
+/// Subscribes to the channel for as long as the app runs, resubscribing
+/// after any error and replaying the log after every (re)subscription.
+pub fn spawn_subscriber(
+    state: AppState,
+    url: String,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let run = subscribe_once(&state, &url);
+            tokio::select! {
+                result = run => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "redis subscription lost; retrying");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    })
+}
+
+async fn subscribe_once(state: &AppState, url: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(&state.config.redis_channel).await?;
+    tracing::info!("subscribed to revocation fan-out");
+    // Anything published while we were not listening is in the log.
+    if let Err(e) = state.catch_up().await {
+        tracing::warn!(error = %e, "catch-up after subscribing failed; the poll will retry");
+    }
+    let mut messages = pubsub.on_message();
+    while let Some(msg) = messages.next().await {
+        let Ok(payload) = msg.get_payload::<String>() else {
+            continue;
+        };
+        match serde_json::from_str::<Event>(&payload) {
+            Ok(Event::Revocation {
+                kind,
+                value,
+                revoked_at,
+                expires_at,
+            }) => match kind.parse() {
+                Ok(kind) => state.apply(&[Revocation {
+                    kind,
+                    value,
+                    revoked_at,
+                    expires_at,
+                }]),
+                Err(_) => tracing::warn!("fan-out event of unknown kind ignored"),
+            },
+            Ok(Event::Keys) => {
+                if let Err(e) = state.reload_keys().await {
+                    tracing::warn!(error = %e, "key reload after fan-out event failed");
+                }
+            }
+            Err(_) => tracing::warn!("unreadable fan-out event ignored"),
+        }
+    }
+    Err(redis::RedisError::from((
+        redis::ErrorKind::Io,
+        "subscription stream ended",
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwtd_core::revocation::RevocationKind;
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let r = Revocation {
+            kind: RevocationKind::Session,
+            value: "abc".into(),
+            revoked_at: 1,
+            expires_at: 2,
+        };
+        let e = Event::from(&r);
+        let text = serde_json::to_string(&e).unwrap_or_default();
+        assert!(text.contains(r#""t":"revocation""#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).ok(), Some(e));
+        assert_eq!(
+            serde_json::from_str::<Event>(r#"{"t":"keys"}"#).ok(),
+            Some(Event::Keys)
+        );
+    }
+}

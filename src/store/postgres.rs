@@ -1,0 +1,120 @@
+//! The PostgreSQL backend: cluster mode's system of record.
+//!
+//! Every instance shares it. Correctness across instances rests on three
+//! things: row locks (`FOR UPDATE`) where a read decides a write (refresh
+//! rotation), transactions for every multi-row change, and an advisory lock
+//! held by every transaction that appends to the revocation log, so a
+//! sequence number is never visible before a smaller one commits: readers
+//! that resume "after seq N" can then never skip a revocation.
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt as _;
+use jwtd_core::keys::{Algorithm, KeyMaterial};
+use jwtd_core::revocation::{Revocation, RevocationKind};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use super::{
+    BulkSink, NewSession, PurgeReport, RefreshOutcome, RefreshRequest, Revoked, SessionRecord,
+    SessionRevocation, StoreError, StoredKey, UserRecord,
+};
+
+/// Numbered migrations, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// Advisory lock keys (arbitrary, fixed): one for appending to the
+/// revocation log, one for migrations.
+const LOG_LOCK: i64 = 0x6a77_7464_0001;
+const MIGRATION_LOCK: i64 = 0x6a77_7464_0002;
+
+/// PostgreSQL store: one pool, used for reads and writes alike.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+
+impl PgStore {
+    /// Connects to `url` and migrates the database.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            // Fail fast when the database is unreachable: requests answer 503
+            // and nothing waits behind a dead connection.
+            .acquire_timeout(Duration::from_secs(2))
+            .connect(url)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.writer.begin().await?)
+    }
+
+    async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Serialises appends to the revocation log until this transaction ends,
+/// so sequence order is commit order (re-entrant within a transaction).
+async fn lock_log(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOG_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    // Instances starting together must not migrate twice.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if done.is_none() {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(jwtd_core::clock::unix_now())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await;
+    Ok(result?)
+}
+
+super::sql::sql_store!(PgStore, Postgres, PgRow, " FOR UPDATE");
