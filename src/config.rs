@@ -229,9 +229,10 @@ impl Config {
         )?;
         let default_db = format!("sqlite://{}", data_dir.join("jwtd.db").display());
         let database_url = raw.parse("database_url", &common.database_url, default_db, |s| {
-            if s.starts_with("sqlite:") {
-                Ok(s.to_owned())
-            } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            if ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| s.starts_with(p))
+            {
                 Ok(s.to_owned())
             } else {
                 Err(format!("{s:?} is not a sqlite:// or postgres:// URL"))
