@@ -21,13 +21,29 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     /// The database could not be reached or could not commit.
     #[error("store unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
+    Unavailable(sqlx::Error),
     /// A uniqueness constraint refused the write (e.g. username taken).
     #[error("conflict")]
     Conflict,
     /// Stored data does not parse (e.g. a key of an unknown algorithm).
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Data that does not decode is a bug or a corrupt row, not an outage:
+    /// it must not be answered as "try again later".
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_) => Self::Corrupt(e.to_string()),
+            other => Self::Unavailable(other),
+        }
+    }
 }
 
 /// A user account.

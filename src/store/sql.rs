@@ -303,14 +303,15 @@ impl $store {
             None if expires_at <= r.now => return Ok(RefreshOutcome::Invalid),
             None => false,
             Some(used) => {
-                let successor_current: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
+                // count(*) is a 64-bit integer in both dialects.
+                let successor_current: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
                 )
                 .bind(&r.successor_hash)
                 .bind(&session_id)
-                .fetch_optional(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
-                if r.now - used > r.grace || successor_current.is_none() {
+                if r.now - used > r.grace || successor_current == 0 {
                     // Reuse of a retired token outside the grace: treat as
                     // theft and end the whole session, in this transaction.
                     let rev = revoke_session_tx(&mut tx, &session, r.now, r.leeway).await?;

@@ -96,7 +96,7 @@ async fn user_commands_manage_accounts() {
         .to_owned();
 
     let out = app.cli(&["user", "list"], None);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.lines().any(|l| l.starts_with("ops-made\t")),
         "{}",

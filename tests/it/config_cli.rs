@@ -42,6 +42,18 @@ fn bad_configuration_exits_2_with_one_line_naming_the_option() {
             vec![],
             "database_url",
         ),
+        // Cluster mode without an explicit issuer; fan-out without a cluster.
+        (
+            vec!["--database-url", "postgres://postgres@127.0.0.1:5432/test"],
+            vec![],
+            "issuer",
+        ),
+        (
+            vec!["--redis-url", "redis://127.0.0.1:6379"],
+            vec![],
+            "redis_url",
+        ),
+        (vec!["--database-url", "mysql://x"], vec![], "database_url"),
     ];
     for (args, env, option) in cases {
         let (code, stderr) = run_bad(&args, &env);

@@ -5,6 +5,7 @@
 mod admin;
 mod algorithms;
 mod cli;
+mod cluster;
 mod config_cli;
 mod durability;
 mod feed;
@@ -18,5 +19,7 @@ mod observability;
 mod openapi;
 mod purge;
 mod refresh;
+mod services;
 mod standards;
+mod store_suite;
 mod verification;

@@ -1,0 +1,372 @@
+//! One store test suite, run against both backends: the embedded SQLite
+//! store and cluster mode's PostgreSQL store must behave the same.
+
+use jwtd::core::keys::{Algorithm, KeyMaterial};
+use jwtd::core::revocation::{Revocation, RevocationKind};
+use jwtd::store::{
+    BulkSink, NewSession, RefreshOutcome, RefreshRequest, SessionRevocation, Store, StoreError,
+    UserRecord,
+};
+
+const NOW: i64 = 1_900_000_000;
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        id: format!("id-{name}"),
+        username: name.into(),
+        password_hash: "$argon2id$fake".into(),
+        created_at: NOW,
+    }
+}
+
+fn session(id: &str, user_id: &str, hash: &[u8]) -> NewSession {
+    NewSession {
+        id: id.into(),
+        user_id: user_id.into(),
+        now: NOW,
+        user_agent: Some("ua".into()),
+        ip: Some("127.0.0.1".into()),
+        refresh_hash: hash.to_vec(),
+        refresh_expires_at: NOW + 1000,
+        access_expires_at: NOW + 900,
+    }
+}
+
+fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
+    RefreshRequest {
+        hash: hash.to_vec(),
+        successor_hash: successor.to_vec(),
+        now,
+        successor_expires_at: now + 1000,
+        access_expires_at: now + 900,
+        grace: 10,
+        leeway: 30,
+    }
+}
+
+fn rev(kind: RevocationKind, value: &str) -> Revocation {
+    Revocation {
+        kind,
+        value: value.into(),
+        revoked_at: NOW,
+        expires_at: NOW + 100,
+    }
+}
+
+#[derive(Default)]
+struct Collect(Vec<(RevocationKind, String)>);
+
+impl BulkSink for Collect {
+    fn push(&mut self, kind: RevocationKind, value: &str, _: i64, _: i64) {
+        self.0.push((kind, value.to_owned()));
+    }
+}
+
+/// Every store behaviour the service relies on.
+async fn exercise(store: Store) {
+    store.ping().await.unwrap_or_else(|e| panic!("ping: {e}"));
+    // Users.
+    store
+        .create_user(&user("ann"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        store.create_user(&user("ann")).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .create_user(&user("bob"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.user_by_name("ann").await.ok().flatten().map(|u| u.id),
+        Some("id-ann".into())
+    );
+    assert_eq!(
+        store
+            .user_by_id("id-bob")
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.username),
+        Some("bob".into())
+    );
+    assert_eq!(store.users().await.map(|u| u.len()).ok(), Some(2));
+    store
+        .set_password("id-ann", "$argon2id$new")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .user_by_name("ann")
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.password_hash),
+        Some("$argon2id$new".into())
+    );
+    // Secrets are created once.
+    let s1 = store.secret("k", vec![1, 2]).await.unwrap_or_default();
+    let s2 = store.secret("k", vec![3, 4]).await.unwrap_or_default();
+    assert_eq!((s1, s2), (vec![1, 2], vec![1, 2]));
+
+    // Login failures: counted in a window, reset afterwards.
+    for _ in 0..3 {
+        store
+            .record_login_failure("ann", "ip", NOW, NOW - 60)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        store
+            .login_failures("ann", "ip", NOW - 60)
+            .await
+            .ok()
+            .flatten(),
+        Some((3, NOW))
+    );
+    store
+        .record_login_failure("ann", "ip", NOW + 100, NOW + 40)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .login_failures("ann", "ip", NOW + 40)
+            .await
+            .ok()
+            .flatten(),
+        Some((1, NOW + 100))
+    );
+    store
+        .clear_login_failures("ann", "ip")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.login_failures("ann", "ip", 0).await.ok().flatten(),
+        None
+    );
+
+    // Sessions and refresh rotation, replay, theft.
+    store
+        .create_session(&session("s1", "id-ann", b"h0"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create_session(&session("s2", "id-ann", b"x0"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .live_sessions("id-ann", NOW)
+            .await
+            .map(|s| s.len())
+            .ok(),
+        Some(2)
+    );
+    assert!(matches!(
+        store.refresh(&refresh(b"h0", b"h1", NOW + 1)).await,
+        Ok(RefreshOutcome::Rotated(..))
+    ));
+    assert!(matches!(
+        store.refresh(&refresh(b"h0", b"h1", NOW + 5)).await,
+        Ok(RefreshOutcome::Replayed(..))
+    ));
+    assert!(matches!(
+        store.refresh(&refresh(b"h1", b"h2", NOW + 6)).await,
+        Ok(RefreshOutcome::Rotated(..))
+    ));
+    assert!(matches!(
+        store.refresh(&refresh(b"nope", b"n1", NOW)).await,
+        Ok(RefreshOutcome::Invalid)
+    ));
+    match store.refresh(&refresh(b"h0", b"h1", NOW + 7)).await {
+        Ok(RefreshOutcome::Theft(r)) => {
+            assert_eq!((r.kind, r.value.as_str()), (RevocationKind::Session, "s1"))
+        }
+        other => panic!("expected theft, got {other:?}"),
+    }
+    assert!(matches!(
+        store.refresh(&refresh(b"h2", b"h3", NOW + 8)).await,
+        Ok(RefreshOutcome::Invalid)
+    ));
+    assert_eq!(
+        store
+            .session_by_refresh(b"x0")
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.id),
+        Some("s2".into())
+    );
+    assert_eq!(
+        store
+            .session("s1")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.revoked_at),
+        Some(NOW + 7)
+    );
+
+    // Revoking sessions: only, except, everywhere with a user cut-off.
+    store
+        .create_session(&session("s3", "id-ann", b"y0"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let req = |only: Option<&str>, except: Option<&str>, cut: bool| SessionRevocation {
+        user_id: "id-ann".into(),
+        only: only.map(Into::into),
+        except: except.map(Into::into),
+        user_expires_at: cut.then_some(NOW + 930),
+        now: NOW + 10,
+        leeway: 30,
+    };
+    let r = store
+        .revoke_sessions(&req(None, Some("s2"), false))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((r.live_sessions, r.revocations.len()), (1, 1));
+    let r = store
+        .revoke_sessions(&req(None, None, true))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.live_sessions, 1);
+    assert_eq!(
+        r.revocations.last().map(|r| r.kind),
+        Some(RevocationKind::User)
+    );
+    assert_eq!(
+        store
+            .live_sessions("id-ann", NOW + 10)
+            .await
+            .map(|s| s.len())
+            .ok(),
+        Some(0)
+    );
+
+    // The log: ordered, resumable, bulk-loadable.
+    let id = jwtd::core::id::Id128::random().to_string();
+    store
+        .insert_revocations(&[
+            rev(RevocationKind::Token, &id),
+            rev(RevocationKind::Key, "k1"),
+        ])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = store.revocations_since(0, 100).await.unwrap_or_default();
+    // theft (s1), all-but-s2 (s3), everywhere (s2 + the user), and the two.
+    assert_eq!(all.len(), 6);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    let tail = store
+        .revocations_since(all[3].0, 2)
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        tail.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![all[4].0, all[5].0]
+    );
+    let mut sink = Collect::default();
+    let (n, seq) = store
+        .load_live(NOW, &mut sink)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((n, seq), (6, all[5].0));
+    assert!(sink.0.contains(&(RevocationKind::Token, id.clone())));
+    assert!(sink.0.contains(&(RevocationKind::User, "id-ann".into())));
+    assert_eq!(
+        store.live_revocations(NOW).await.map(|(l, _)| l.len()).ok(),
+        Some(6)
+    );
+
+    // Keys: rotate, fingerprint changes, revoke.
+    let k1 = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+    let k2 = KeyMaterial::generate(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+    let fp0 = store.key_fingerprint().await.unwrap_or_default();
+    store
+        .rotate_key(&k1, NOW, NOW + 930)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .rotate_key(&k2, NOW + 1, NOW + 931)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys = store.keys().await.unwrap_or_default();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.is_active())
+            .map(|k| k.material.kid.clone())
+            .collect::<Vec<_>>(),
+        vec![k2.kid.clone()]
+    );
+    assert_eq!(keys[0].material, k1, "key material round-trips");
+    assert_ne!(store.key_fingerprint().await.unwrap_or_default(), fp0);
+    let r = store
+        .revoke_key(&k1.kid, NOW + 2, NOW + 999)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.map(|r| (r.kind, r.expires_at)),
+        Some((RevocationKind::Key, NOW + 931))
+    );
+    assert!(
+        store
+            .revoke_key("nope", NOW, NOW)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+
+    // Deleting a user revokes their sessions and cuts them off.
+    store
+        .create_session(&session("b1", "id-bob", b"b0"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let revs = store
+        .delete_user("bob", NOW + 3, NOW + 933, 30)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_eq!(
+        revs.iter().map(|r| r.kind).collect::<Vec<_>>(),
+        vec![RevocationKind::Session, RevocationKind::User]
+    );
+    assert!(store.user_by_name("bob").await.ok().flatten().is_none());
+    assert!(
+        store
+            .delete_user("bob", NOW, NOW, 0)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    );
+
+    // Purge: everything expired goes, nothing live does.
+    let report = store
+        .purge(NOW + 2000, 30, NOW + 2000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.revocations, 9);
+    assert!(report.sessions >= 3 && report.keys == 1);
+    assert_eq!(
+        store.live_revocations(0).await.map(|(l, _)| l.len()).ok(),
+        Some(0)
+    );
+    assert_eq!(store.keys().await.map(|k| k.len()).ok(), Some(1));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    exercise(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+}
+
+#[tokio::test]
+async fn postgres_store_passes_the_suite() {
+    let Some(url) = crate::services::fresh_database().await else {
+        return;
+    };
+    exercise(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+}
