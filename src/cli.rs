@@ -60,6 +60,7 @@ pub enum UserCommand {
     /// Create a user; the password is read from standard input.
     Add {
         /// Username (1-64 of A-Z a-z 0-9 . _ @ -).
+        #[arg(allow_hyphen_values = true)]
         name: String,
         /// Read the password from stdin (first line).
         #[arg(long, required = true)]
@@ -70,11 +71,13 @@ pub enum UserCommand {
     /// Delete a user; their tokens stop working at once.
     Delete {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         name: String,
     },
     /// Set a user's password (from stdin) and log them out everywhere.
     Passwd {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         name: String,
         /// Read the password from stdin (first line).
         #[arg(long, required = true)]
@@ -87,13 +90,15 @@ pub enum UserCommand {
 #[group(required = true, multiple = false)]
 pub struct RevokeArgs {
     /// An access token (revokes its jti).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub token: Option<String>,
-    /// A session id (revokes the session and all its tokens).
-    #[arg(long)]
+    /// A session id (revokes the session and all its tokens). Ids are
+    /// base64url and may start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     pub session: Option<String>,
-    /// A username (revokes every session and token of the user).
-    #[arg(long)]
+    /// A username (revokes every session and token of the user); usernames
+    /// may start with `-`.
+    #[arg(long, allow_hyphen_values = true)]
     pub user: Option<String>,
 }
 
@@ -106,7 +111,8 @@ pub enum KeysCommand {
     Rotate,
     /// Revoke a key: every token it signed stops working.
     Revoke {
-        /// Key id.
+        /// Key id. Ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }

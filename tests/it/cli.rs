@@ -237,6 +237,9 @@ async fn keys_commands_rotate_and_revoke_on_a_running_server() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(rejected_within(&app, &t.access, Duration::from_secs(1)).await);
     assert_eq!(app.cli(&["keys", "revoke", "nope"], None).code, 1);
+    // Ids are base64url: one may start with '-' and is still an id, not a flag.
+    assert_eq!(app.cli(&["keys", "revoke", "-AbC"], None).code, 1);
+    assert_eq!(app.cli(&["revoke", "--session", "-AbC"], None).code, 1);
 }
 
 #[tokio::test]
