@@ -38,14 +38,26 @@ pub async fn fresh_database() -> Option<String> {
     let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN).await else {
         return unavailable("PostgreSQL at 127.0.0.1:5432");
     };
-    let name = format!(
-        "jwtd_test_{}",
-        jwtd::core::id::Id128::random()
-            .0
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    // The name carries its creation time, so later runs can drop databases
+    // that earlier runs left behind (older than an hour: never a live one).
+    let now = jwtd::core::clock::unix_now();
+    let existing: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'jwtd_test_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+    for old in existing {
+        let created = old.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
+        if created.is_none_or(|t| t < now - 3600) {
+            let drop = format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+        }
+    }
+    let random: String = jwtd::core::id::Id128::random().0[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = format!("jwtd_test_{now}_{random}");
     let sql = format!("CREATE DATABASE {name}");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&admin)
