@@ -1,11 +1,10 @@
 //! `jwtd inspect TOKEN`: decoded header and claims, and the verdict.
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use jwtd_core::revocation::RevocationIndex;
-use jwtd_core::token::{self, Expiry, Validation};
+use jwtd_core::token::{self, Expiry};
 
 use super::{CommandError, Ctx};
-use crate::keyring;
 use crate::store::BulkSink;
 
 struct Sink<'a>(&'a RevocationIndex);
@@ -38,13 +37,7 @@ pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
         }
         None => println!("(not a decodable JWT)"),
     }
-    let keys = ctx.store.keys().await.context("reading keys")?;
-    let ring = keyring::build(&keys, ctx.now).map_err(|e| anyhow!(e))?;
-    let v = Validation {
-        issuer: ctx.config.issuer.clone(),
-        audience: ctx.config.audience.clone(),
-        leeway: ctx.config.leeway_secs(),
-    };
+    let (ring, v) = ctx.verifier().await?;
     let t = match token::verify(&ring, raw, &v, ctx.now, Expiry::Enforce) {
         Ok(t) => t,
         Err(e) => {

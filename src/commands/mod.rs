@@ -10,10 +10,13 @@ mod user;
 
 use anyhow::Context as _;
 use jwtd_core::clock::Clock;
+use jwtd_core::keys::KeyRing;
+use jwtd_core::token::Validation;
 
 use crate::app::{App, StartError, create_private_dir};
 use crate::cli::{Cli, Command, CommonArgs, ServeArgs};
 use crate::config::{Config, ConfigError};
+use crate::keyring;
 use crate::store::Store;
 
 /// A failed command, classified for the exit code.
@@ -72,6 +75,21 @@ impl Ctx {
             store,
             now: Clock::system().now(),
         })
+    }
+}
+
+impl Ctx {
+    /// The key ring and validation rules a server with this configuration
+    /// verifies with.
+    async fn verifier(&self) -> Result<(KeyRing, Validation), CommandError> {
+        let keys = self.store.keys().await.context("reading keys")?;
+        let ring = keyring::build(&keys, self.now).map_err(|e| anyhow::anyhow!(e))?;
+        let validation = Validation {
+            issuer: self.config.issuer.clone(),
+            audience: self.config.audience.clone(),
+            leeway: self.config.leeway_secs(),
+        };
+        Ok((ring, validation))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `jwtd revoke --token T | --session ID | --user NAME`.
 
 use anyhow::{Context as _, anyhow};
-use jwtd_core::token::{self, Expiry, Validation};
+use jwtd_core::token::{self, Expiry};
 
 use super::{CommandError, Ctx};
 use crate::cli::RevokeArgs;
-use crate::{keyring, revoke};
+use crate::revoke;
 
 /// Runs `revoke`.
 pub async fn run(ctx: &Ctx, args: RevokeArgs) -> Result<(), CommandError> {
@@ -47,13 +47,7 @@ pub async fn run(ctx: &Ctx, args: RevokeArgs) -> Result<(), CommandError> {
 }
 
 async fn revoke_token(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
-    let keys = ctx.store.keys().await.context("reading keys")?;
-    let ring = keyring::build(&keys, ctx.now).map_err(|e| anyhow!(e))?;
-    let v = Validation {
-        issuer: ctx.config.issuer.clone(),
-        audience: ctx.config.audience.clone(),
-        leeway: ctx.config.leeway_secs(),
-    };
+    let (ring, v) = ctx.verifier().await?;
     // Only a genuine token is revoked: a forged one names a jti we never
     // issued, and revoking it would only fill the index.
     let t = token::verify(&ring, raw.trim(), &v, ctx.now, Expiry::Ignore)

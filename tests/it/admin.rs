@@ -5,13 +5,7 @@ use reqwest::StatusCode;
 use crate::helpers::{TestApp, body};
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let r = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.url))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    body(r).await["keys"]
+    app.jwks().await["keys"]
         .as_array()
         .map(|ks| {
             ks.iter()

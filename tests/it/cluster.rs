@@ -153,14 +153,7 @@ async fn a_key_rotated_on_one_instance_is_used_and_published_by_the_others() {
     })
     .await;
     assert!(took.is_some(), "B does not sign with the key rotated on A");
-    let jwks = body(
-        b.client
-            .get(format!("{}/.well-known/jwks.json", b.url))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
+    let jwks = b.jwks().await;
     assert!(
         jwks["keys"]
             .as_array()

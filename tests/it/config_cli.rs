@@ -1,11 +1,10 @@
 //! The binary's configuration surface: precedence and exit code 2.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, free_port, jwtd_bin};
+use crate::helpers::{Binary, PASSWORD, jwtd_bin};
 
 fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -72,32 +71,19 @@ async fn flag_beats_env_beats_file() {
         "access_ttl = \"5m\"\naudience = \"from-file\"\nissuer = \"https://file\"\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let port = free_port();
-    let mut child = tokio::process::Command::new(jwtd_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--access-ttl",
-            "3m",
-        ])
-        .arg("--config")
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("JWTD_ACCESS_TTL", "2m")
-        .env("JWTD_AUDIENCE", "from-env")
-        .env("JWTD_ARGON2_MEMORY_KIB", "1024")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("http://127.0.0.1:{port}");
+    let (file, data) = (
+        file.display().to_string(),
+        dir.path().join("data").display().to_string(),
+    );
+    let args = ["--access-ttl", "3m", "--config", &file, "--data-dir", &data];
+    let env = [
+        ("JWTD_ACCESS_TTL", "2m"),
+        ("JWTD_AUDIENCE", "from-env"),
+        ("JWTD_ARGON2_MEMORY_KIB", "1024"),
+    ];
+    let server = Binary::start(&args, &env, std::process::Stdio::null()).await;
+    let url = server.url.clone();
     let c = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "jwtd did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let creds = json!({"username": "prec", "password": PASSWORD});
     c.post(format!("{url}/register"))
         .json(&creds)
@@ -119,5 +105,5 @@ async fn flag_beats_env_beats_file() {
             .unwrap_or_default();
     assert_eq!(claims["aud"], "from-env", "env beats file");
     assert_eq!(claims["iss"], "https://file", "file beats default");
-    let _ = child.kill().await;
+    server.kill9().await;
 }

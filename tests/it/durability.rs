@@ -1,50 +1,28 @@
 //! A 2xx revocation survives `kill -9`; a store that cannot commit gets 503
 //! and nothing is claimed.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, body, free_port, jwtd_bin};
+use crate::helpers::{Binary, PASSWORD, TestApp, body};
 
-/// The real binary, serving `dir` on a free port.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(dir: &std::path::Path) -> Self {
-        let port = free_port();
-        let child = Command::new(jwtd_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"])
-            // The default issuer names the listen address, which changes
-            // with the port across restarts here.
-            .args(["--issuer", "http://jwtd.test"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn jwtd: {e}"));
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = reqwest::Client::new();
-        while client.get(format!("{url}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "jwtd did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, url }
-    }
-
-    fn kill9(mut self) {
-        // SIGKILL: no shutdown hook, no flush, nothing graceful.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The real binary on `dir`. The default issuer names the listen address,
+/// which changes with the port across restarts here, so it is fixed.
+async fn start_on(dir: &std::path::Path) -> Binary {
+    let dir = dir.display().to_string();
+    let args = [
+        "--data-dir",
+        &dir,
+        "--issuer",
+        "http://jwtd.test",
+        "--argon2-memory-kib",
+        "1024",
+        "--argon2-iterations",
+        "1",
+    ];
+    Binary::start(&args, &[], Stdio::null()).await
 }
 
 async fn post(
@@ -64,7 +42,7 @@ async fn post(
 #[tokio::test]
 async fn acknowledged_revocations_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let server = Server::start(dir.path()).await;
+    let server = start_on(dir.path()).await;
     let c = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.url);
     for user in ["dur-a", "dur-b", "dur-c"] {
@@ -106,9 +84,9 @@ async fn acknowledged_revocations_survive_kill_9() {
     assert_eq!(s, StatusCode::OK);
     let (s, _) = post(&c, url("/logout?scope=global"), Some(&token(2)), json!({})).await;
     assert_eq!(s, StatusCode::OK);
-    server.kill9();
+    server.kill9().await;
 
-    let server = Server::start(dir.path()).await;
+    let server = start_on(dir.path()).await;
     let url = |p: &str| format!("{}{p}", server.url);
     let status = |t: String| {
         let c = c.clone();
@@ -148,7 +126,7 @@ async fn acknowledged_revocations_survive_kill_9() {
             "untouched session {i}"
         );
     }
-    server.kill9();
+    server.kill9().await;
 }
 
 #[tokio::test]

@@ -228,6 +228,18 @@ impl TestApp {
         run_cli(&self.data_dir(), args, stdin)
     }
 
+    /// `GET /.well-known/jwks.json`, asserting 200.
+    pub async fn jwks(&self) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/.well-known/jwks.json", self.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("jwks: {e}"));
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap_or_default()
+    }
+
     /// Status of `GET /protected` with `token`.
     pub async fn protected(&self, token: &str) -> StatusCode {
         self.get_auth("/protected", token).await.status()
@@ -353,4 +365,40 @@ pub fn tamper(token: &str) -> String {
     let i = chars.len() - 10;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     chars.into_iter().collect()
+}
+
+/// The real jwtd binary serving on a free loopback port, SIGKILLed on drop.
+pub struct Binary {
+    pub child: tokio::process::Child,
+    pub url: String,
+}
+
+impl Binary {
+    /// `jwtd serve --listen 127.0.0.1:<free port> ARGS` with `envs`, once
+    /// `/healthz` answers. `stderr` says where its logs go.
+    pub async fn start(args: &[&str], envs: &[(&str, &str)], stderr: std::process::Stdio) -> Self {
+        let port = free_port();
+        let child = tokio::process::Command::new(jwtd_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn jwtd: {e}"));
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while client.get(format!("{url}/healthz")).send().await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "jwtd did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+
+    /// SIGKILL: no shutdown hook, no flush, nothing graceful.
+    pub async fn kill9(mut self) {
+        let _ = self.child.kill().await;
+    }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use jwtd::core::keys::Algorithm;
 use serde_json::{Value, json};
 
-use crate::helpers::{ISSUER, TestApp, body};
+use crate::helpers::{ISSUER, TestApp};
 
 /// Whether python3 with PyJWT is here; in CI its absence is a failure.
 fn pyjwt_available() -> bool {
@@ -56,13 +56,7 @@ async fn tokens_verify_with_pyjwt_given_only_the_jwks() {
     for alg in Algorithm::ALL {
         let app = TestApp::spawn_with(|c| c.algorithm = alg).await;
         let t = app.user("interop").await;
-        let r = app
-            .client
-            .get(format!("{}/.well-known/jwks.json", app.url))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let jwks = body(r).await;
+        let jwks = app.jwks().await;
         let secret_hex = if alg == Algorithm::HS256 {
             app.active_key()
                 .await

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, free_port, jwtd_bin};
+use crate::helpers::{ADMIN_TOKEN, Binary, PASSWORD, TestApp};
 
 /// Parses Prometheus text format strictly enough to catch malformed output:
 /// every sample line is `name{labels} value` with a float value, and every
@@ -109,31 +108,20 @@ async fn metrics_parse_and_counters_move() {
 #[tokio::test]
 async fn logs_never_contain_secrets() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = free_port();
-    let mut child = tokio::process::Command::new(jwtd_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
-        .args(["--admin-token", ADMIN_TOKEN, "--argon2-memory-kib", "1024"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "trace")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("http://127.0.0.1:{port}");
+    let data = dir.path().display().to_string();
+    let args = [
+        "--log-format",
+        "json",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--argon2-memory-kib",
+        "1024",
+        "--data-dir",
+        &data,
+    ];
+    let server = Binary::start(&args, &[("RUST_LOG", "trace")], Stdio::piped()).await;
+    let (mut child, url) = (server.child, server.url);
     let c = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "jwtd did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let creds = json!({"username": "logged", "password": PASSWORD});
     let wrong = json!({"username": "logged", "password": "wrong-password-123"});
     let _ = c.post(format!("{url}/register")).json(&creds).send().await;

@@ -11,14 +11,7 @@ use crate::helpers::{ADMIN_TOKEN, ISSUER, TestApp, body};
 async fn jwks_publishes_public_keys_only() {
     for alg in Algorithm::ALL {
         let app = TestApp::spawn_with(|c| c.algorithm = alg).await;
-        let r = app
-            .client
-            .get(format!("{}/.well-known/jwks.json", app.url))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.status(), StatusCode::OK);
-        let jwks = body(r).await;
+        let jwks = app.jwks().await;
         let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
         if alg == Algorithm::HS256 {
             assert!(keys.is_empty(), "an HMAC secret must never be published");
