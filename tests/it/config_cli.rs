@@ -53,6 +53,17 @@ fn bad_configuration_exits_2_with_one_line_naming_the_option() {
             "redis_url",
         ),
         (vec!["--database-url", "mysql://x"], vec![], "database_url"),
+        // An unreachable database at start is a configuration error too.
+        (
+            vec![
+                "--database-url",
+                "postgres://postgres@127.0.0.1:1/x",
+                "--issuer",
+                "http://x",
+            ],
+            vec![],
+            "database_url",
+        ),
     ];
     for (args, env, option) in cases {
         let (code, stderr) = run_bad(&args, &env);
