@@ -41,7 +41,10 @@ fn request_path(c: &mut Criterion) {
         let index = index_with(n);
         for alg in Algorithm::ALL {
             let key = KeyMaterial::generate(alg).unwrap_or_else(|e| panic!("{e}"));
-            let ring = KeyRing::new(&key, &[]).unwrap_or_else(|e| panic!("{e}"));
+            let cold = KeyRing::new(&key, &[])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .with_cache(0);
+            let cached = KeyRing::new(&key, &[]).unwrap_or_else(|e| panic!("{e}"));
             let claims = AccessClaims {
                 iss: validation.issuer.clone(),
                 sub: "0193b1c2-0000-7000-8000-000000000000".into(),
@@ -53,23 +56,25 @@ fn request_path(c: &mut Criterion) {
                 sid: Id128::random().to_string(),
                 preferred_username: "alice".into(),
             };
-            let t = token::issue(ring.active(), &claims).unwrap_or_default();
+            let t = token::issue(cold.active(), &claims).unwrap_or_default();
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::AUTHORIZATION,
                 HeaderValue::from_str(&format!("Bearer {t}")).unwrap_or_else(|e| panic!("{e}")),
             );
-            g.bench_function(format!("{alg}/{n}_revocations"), |b| {
-                b.iter(|| {
-                    let tok = bearer(black_box(&headers))
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default();
-                    let ok = authenticate_parts(&ring, &index, &validation, tok, now).is_ok();
-                    assert!(ok);
-                    black_box(ok)
-                })
-            });
+            for (name, ring) in [("cold", &cold), ("cached", &cached)] {
+                g.bench_function(format!("{alg}/{n}_revocations/{name}"), |b| {
+                    b.iter(|| {
+                        let tok = bearer(black_box(&headers))
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default();
+                        let ok = authenticate_parts(ring, &index, &validation, tok, now).is_ok();
+                        assert!(ok);
+                        black_box(ok)
+                    })
+                });
+            }
         }
     }
     g.finish();

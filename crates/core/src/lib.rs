@@ -22,6 +22,8 @@
 //! * [`keys`]: algorithms, signing and verifying keys, key generation, the key ring.
 //! * [`token`]: issue and verify access tokens.
 //! * [`revocation`]: the in-memory revocation index.
+//! * [`sigcache`]: a bounded cache of verified tokens, so a reused token
+//!   skips its signature check (never its revocation check).
 //! * [`password`]: argon2id hashing.
 //! * [`b64`]: base64url without padding, the only encoding JOSE uses.
 
@@ -32,4 +34,5 @@ pub mod id;
 pub mod keys;
 pub mod password;
 pub mod revocation;
+pub mod sigcache;
 pub mod token;

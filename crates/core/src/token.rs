@@ -139,10 +139,36 @@ pub fn issue(key: &SigningKey, claims: &AccessClaims) -> Result<String, KeyError
     Ok(out)
 }
 
-/// Verifies `token` against `ring` and `v` at time `now`.
+/// Verifies `token` against `ring` and `v` at time `now`, answering from the
+/// ring's verified-token cache when the same token was verified before
+/// (see [`crate::sigcache`]); `Expiry::Ignore` always verifies in full.
 ///
 /// Revocation is not checked here: that is the index's job, right after.
 pub fn verify(
+    ring: &KeyRing,
+    token: &str,
+    v: &Validation,
+    now: i64,
+    expiry: Expiry,
+) -> Result<VerifiedToken, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    if expiry == Expiry::Ignore {
+        return verify_uncached(ring, token, v, now, expiry);
+    }
+    if let Some(hit) = ring.cache().get(token) {
+        check_claims(&hit.claims, v, now, expiry)?;
+        return Ok(VerifiedToken::clone(&hit));
+    }
+    let t = verify_uncached(ring, token, v, now, expiry)?;
+    ring.cache()
+        .insert(token, std::sync::Arc::new(t.clone()), v, now);
+    Ok(t)
+}
+
+/// Full verification, never touching the cache.
+pub fn verify_uncached(
     ring: &KeyRing,
     token: &str,
     v: &Validation,
@@ -372,6 +398,62 @@ mod tests {
             &c,
         );
         assert!(verify(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
+    }
+
+    #[test]
+    fn cache_answers_only_for_the_exact_token_while_it_is_valid() {
+        let (_, ring, v) = setup(Algorithm::EdDSA);
+        let t = issue(ring.active(), &claims()).unwrap_or_default();
+        assert!(ring.cache().is_empty());
+        let first = verify(&ring, &t, &v, NOW, Expiry::Enforce);
+        assert_eq!(ring.cache().len(), 1);
+        assert_eq!(verify(&ring, &t, &v, NOW, Expiry::Enforce), first);
+        // One byte different: a miss, then the signature check fails.
+        let mut forged = t.clone().into_bytes();
+        let i = forged.len() - 5;
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap_or_default();
+        assert_eq!(
+            verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
+            Some(TokenError::BadSignature)
+        );
+        // Past exp the cached verdict is refused.
+        assert_eq!(
+            verify(&ring, &t, &v, NOW + 931, Expiry::Enforce).err(),
+            Some(TokenError::Expired)
+        );
+        // Another issuer or audience: not answered from the cache either.
+        let other = Validation {
+            issuer: "https://other".into(),
+            ..v.clone()
+        };
+        assert_eq!(
+            verify(&ring, &t, &other, NOW, Expiry::Enforce).err(),
+            Some(TokenError::WrongIssuer)
+        );
+        // A new ring (rotation) starts empty.
+        let (_, ring2, _) = setup(Algorithm::EdDSA);
+        assert!(ring2.cache().is_empty());
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let (_, ring, v) = setup(Algorithm::HS256);
+        let ring = ring.with_cache(64);
+        for _ in 0..500 {
+            let t = issue(ring.active(), &claims()).unwrap_or_default();
+            assert!(verify(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
+        }
+        assert!(ring.cache().len() <= 64 + 16, "{}", ring.cache().len());
+        let off = KeyRing::new(
+            &KeyMaterial::generate(Algorithm::HS256).unwrap_or_else(|e| panic!("{e}")),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_cache(0);
+        let t = issue(off.active(), &claims()).unwrap_or_default();
+        assert!(verify(&off, &t, &v, NOW, Expiry::Enforce).is_ok());
+        assert!(off.cache().is_empty());
     }
 
     #[test]
