@@ -58,6 +58,23 @@ impl PgStore {
         Ok(self.writer.begin().await?)
     }
 
+    pub(super) async fn revoke_sessions(
+        &self,
+        req: &SessionRevocation,
+    ) -> Result<Revoked, StoreError> {
+        let mut tx = self.begin().await?;
+        let out = revoke_sessions_in(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_revocations_in(&mut tx, rs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.reader.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

@@ -374,54 +374,6 @@ impl $store {
         })
     }
 
-    pub(super) async fn revoke_sessions(
-        &self,
-        req: &SessionRevocation,
-    ) -> Result<Revoked, StoreError> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "SELECT {SESSION_COLS} FROM sessions
-             WHERE user_id = $1 AND revoked_at IS NULL
-               AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR id <> $3)"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&req.user_id)
-            .bind(&req.only)
-            .bind(&req.except)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut out = Revoked::default();
-        for row in &rows {
-            let s = session_from_row(row)?;
-            if s.is_live(req.now) {
-                out.live_sessions += 1;
-            }
-            out.revocations
-                .push(revoke_session_tx(&mut tx, &s, req.now, req.leeway).await?);
-        }
-        if let Some(expires_at) = req.user_expires_at {
-            let r = Revocation {
-                kind: RevocationKind::User,
-                value: req.user_id.clone(),
-                revoked_at: req.now,
-                expires_at,
-            };
-            insert_revocation(&mut tx, &r).await?;
-            out.revocations.push(r);
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for r in rs {
-            insert_revocation(&mut tx, r).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub(super) async fn live_revocations(
         &self,
         now: i64,
@@ -657,6 +609,70 @@ impl $store {
     }
 }
 
+
+/// Revokes the sessions `req` names, inside `tx` (the caller commits).
+async fn revoke_sessions_in(
+    tx: &mut Transaction<'static, $db>,
+    req: &SessionRevocation,
+) -> Result<Revoked, StoreError> {
+    // One session goes by primary key: a user with thousands of sessions
+    // must not make every local logout scan them all.
+    let rows = match &req.only {
+        Some(id) => {
+            let sql = format!(
+                "SELECT {SESSION_COLS} FROM sessions
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(&req.user_id)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        None => {
+            let sql = format!(
+                "SELECT {SESSION_COLS} FROM sessions
+                 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&req.user_id)
+                .bind(&req.except)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    let mut out = Revoked::default();
+    for row in &rows {
+        let s = session_from_row(row)?;
+        if s.is_live(req.now) {
+            out.live_sessions += 1;
+        }
+        out.revocations
+            .push(revoke_session_tx(tx, &s, req.now, req.leeway).await?);
+    }
+    if let Some(expires_at) = req.user_expires_at {
+        let r = Revocation {
+            kind: RevocationKind::User,
+            value: req.user_id.clone(),
+            revoked_at: req.now,
+            expires_at,
+        };
+        insert_revocation(tx, &r).await?;
+        out.revocations.push(r);
+    }
+    Ok(out)
+}
+
+/// Appends revocations to the log, inside `tx` (the caller commits).
+async fn insert_revocations_in(
+    tx: &mut Transaction<'static, $db>,
+    rs: &[Revocation],
+) -> Result<(), StoreError> {
+    for r in rs {
+        insert_revocation(tx, r).await?;
+    }
+    Ok(())
+}
 
 async fn revoke_session_tx(
     tx: &mut Transaction<'static, $db>,

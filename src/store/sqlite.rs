@@ -19,6 +19,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     BulkSink, NewSession, PurgeReport, RefreshOutcome, RefreshRequest, Revoked, SessionRecord,
@@ -28,11 +29,13 @@ use super::{
 /// Numbered migrations, applied in order, each once.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
-/// SQLite store: one writer connection, a few readers.
+/// SQLite store: one writer connection, a few readers, and a group
+/// committer for revocations.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: GroupCommit,
 }
 
 const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
@@ -55,11 +58,31 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        Ok(Self { writer, reader })
+        let group = GroupCommit::start(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            group,
+        })
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(super) async fn revoke_sessions(
+        &self,
+        req: &SessionRevocation,
+    ) -> Result<Revoked, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.group.submit(Job::RevokeSessions(req.clone(), tx))?;
+        rx.await.unwrap_or_else(|_| Err(group_gone()))
+    }
+
+    pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.group.submit(Job::InsertRevocations(rs.to_vec(), tx))?;
+        rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -98,6 +121,139 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// Group commit: revocations from concurrent requests share one
+/// transaction and so one fsync. Each is answered only after that commit,
+/// so "2xx means durable" holds unchanged; each runs inside its own
+/// savepoint, so one failing job fails alone.
+#[derive(Clone, Debug)]
+struct GroupCommit {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+/// A write waiting for the next group commit, with where to send its result.
+#[derive(Debug)]
+enum Job {
+    RevokeSessions(
+        SessionRevocation,
+        oneshot::Sender<Result<Revoked, StoreError>>,
+    ),
+    InsertRevocations(Vec<Revocation>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// Most jobs in one transaction: bounds how long the first waits.
+const MAX_GROUP: usize = 256;
+
+fn group_gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+impl GroupCommit {
+    fn start(writer: SqlitePool) -> Self {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(async move {
+            // Ends when every store handle (and so every sender) is gone.
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                run_group(&writer, batch).await;
+            }
+        });
+        Self { jobs }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).map_err(|_| group_gone())
+    }
+}
+
+/// What a job produced, held until the group's commit is known.
+enum Done {
+    Revoked(
+        Result<Revoked, StoreError>,
+        oneshot::Sender<Result<Revoked, StoreError>>,
+    ),
+    Inserted(
+        Result<(), StoreError>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
+}
+
+async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
+    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            for job in batch {
+                let err =
+                    || StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(msg.clone())));
+                match job {
+                    Job::RevokeSessions(_, reply) => drop(reply.send(Err(err()))),
+                    Job::InsertRevocations(_, reply) => drop(reply.send(Err(err()))),
+                }
+            }
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = sqlx::query("SAVEPOINT job").execute(&mut *tx).await;
+        let (ok, d) = match job {
+            Job::RevokeSessions(req, reply) => {
+                let r = match savepoint {
+                    Ok(_) => revoke_sessions_in(&mut tx, &req).await,
+                    Err(e) => Err(e.into()),
+                };
+                (r.is_ok(), Done::Revoked(r, reply))
+            }
+            Job::InsertRevocations(rs, reply) => {
+                let r = match savepoint {
+                    Ok(_) => insert_revocations_in(&mut tx, &rs).await,
+                    Err(e) => Err(e.into()),
+                };
+                (r.is_ok(), Done::Inserted(r, reply))
+            }
+        };
+        if !ok {
+            let _ = sqlx::query("ROLLBACK TO job").execute(&mut *tx).await;
+        }
+        let _ = sqlx::query("RELEASE job").execute(&mut *tx).await;
+        done.push(d);
+    }
+    // One commit, one fsync, for the whole group; nobody hears back before it.
+    let committed = tx.commit().await.map_err(|e| e.to_string());
+    let settle = |ok: bool| -> Option<StoreError> {
+        match (&committed, ok) {
+            (Err(msg), true) => Some(StoreError::Unavailable(sqlx::Error::Io(
+                std::io::Error::other(msg.clone()),
+            ))),
+            _ => None,
+        }
+    };
+    for d in done {
+        match d {
+            Done::Revoked(r, reply) => {
+                let r = match settle(r.is_ok()) {
+                    Some(e) => Err(e),
+                    None => r,
+                };
+                let _ = reply.send(r);
+            }
+            Done::Inserted(r, reply) => {
+                let r = match settle(r.is_ok()) {
+                    Some(e) => Err(e),
+                    None => r,
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
 }
 
 super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, "");

@@ -191,3 +191,30 @@ async fn every_kind_of_revocation_is_reloaded_at_startup() {
     assert_eq!(app.state.index.counts()[0], 1);
     assert_eq!(app.state.index.counts()[2], 1);
 }
+
+#[tokio::test]
+async fn concurrent_logouts_share_commits_and_each_is_durable() {
+    let app = TestApp::spawn().await;
+    app.register("crowd").await;
+    let mut tokens = Vec::new();
+    for _ in 0..48 {
+        tokens.push(app.login("crowd").await);
+    }
+    // All at once, so the group committer batches them.
+    let answers =
+        futures_util::future::join_all(tokens.iter().map(|t| app.logout(&t.access, "local"))).await;
+    for (status, out) in &answers {
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(
+            out["sessions_revoked"], 1,
+            "each logout ends exactly its session"
+        );
+    }
+    let dir = app.stop().await;
+    let config = crate::helpers::test_config(dir.path());
+    let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
+    for t in &tokens {
+        assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.refresh(&t.refresh).await.0, StatusCode::UNAUTHORIZED);
+    }
+}

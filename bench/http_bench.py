@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""HTTP benchmark of jwtd against a bare axum route, in one run.
+
+Measures, with wrk on loopback (load generator pinned to CPU 0, servers to
+CPU 1), req/s, p50 and p99 at 64 connections for:
+  the bare route (the ceiling), jwtd /protected and /auth/verify (one token
+  reused, as a client does), /logout and /token/refresh (a fresh token per
+  request), and /login (production argon2 parameters),
+for HS256, EdDSA, ES256 and RS256, with 0 and 1,000,000 live revocations.
+Every figure is the median of --runs runs and is reported as a ratio to the
+bare route's median. Bounded in time: each run lasts --duration seconds.
+
+usage: python3 bench/http_bench.py [--runs 3] [--duration 5] [--algs EdDSA,HS256]
+                                   [--revocations 0,1000000] [--no-writes]
+Builds the release binaries first. Prints a Markdown table.
+"""
+import argparse
+import base64
+import concurrent.futures
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JWTD = os.path.join(ROOT, "target/release/jwtd")
+BARE = os.path.join(ROOT, "bench/bare/target/release/jwtd-bench-bare")
+SERVER_CPU, LOAD_CPU, CONNS = "1", "0", 64
+ISSUER, ADMIN = "http://bench", "bench-admin-token-0123456789"
+PASSWORD = "bench-password-123"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def wait_ready(url, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited: {proc.returncode}")
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("server did not start")
+
+
+def start_jwtd(data, alg, cheap_argon2):
+    port = free_port()
+    args = ["taskset", "-c", SERVER_CPU, JWTD, "serve", "--listen", f"127.0.0.1:{port}",
+            "--data-dir", data, "--algorithm", alg, "--issuer", ISSUER, "--admin-token", ADMIN]
+    if cheap_argon2:  # setup only: the measured server uses production parameters
+        args += ["--argon2-memory-kib", "1024", "--argon2-iterations", "1"]
+    env = dict(os.environ, RUST_LOG="warn")
+    started = time.time()
+    p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, p)
+    return p, url, time.time() - started
+
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def fill_revocations(db, n):
+    """Writes n live token/session revocations straight into the store."""
+    now = int(time.time())
+    con = sqlite3.connect(db)
+    rows = ((("token", "session")[i % 2],
+             base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode(),
+             now, now + 7200) for i in range(n))
+    con.executemany("INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?,?,?,?)", rows)
+    con.commit()
+    con.close()
+
+
+def logins(url, user, n):
+    """n fresh sessions of `user` (registered with cheap argon2 parameters)."""
+    def one(_):
+        s, b = call("POST", url + "/login", {"username": user, "password": PASSWORD})
+        assert s == 200, s
+        return b["access_token"], b["refresh_token"]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def parse_latency(text, pct):
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == f"{pct}%":
+            v = parts[1]
+            for unit, k in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+                if v.endswith(unit):
+                    return float(v[: -len(unit)]) * k
+    return float("nan")
+
+
+def wrk(url, duration, script=None, env=None):
+    args = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNS}", f"-d{duration}s", "--latency"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {})), timeout=duration + 60).stdout
+    rps = next((float(l.split()[1]) for l in out.splitlines() if l.startswith("Requests/sec:")), 0.0)
+    total = next((int(l.split()[0]) for l in out.splitlines() if "requests in" in l), 0)
+    non2xx = next((int(l.split()[-1]) for l in out.splitlines() if "Non-2xx" in l), 0)
+    return {"rps": rps, "p50": parse_latency(out, 50), "p99": parse_latency(out, 99),
+            "requests": total, "non2xx": non2xx}
+
+
+LUA_DIR = tempfile.mkdtemp(prefix="jwtd-bench-lua-")
+
+
+def lua(name, body):
+    path = os.path.join(LUA_DIR, name)
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+BEARER = lua("bearer.lua", 'wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")\n')
+PER_REQUEST = """
+local items, i = {}, 0
+for line in io.lines(os.getenv("ITEMS")) do items[#items + 1] = line end
+request = function()
+  i = i + 1
+  local item = items[((i - 1) %% #items) + 1]
+  %s
+end
+"""
+LOGOUT = lua("logout.lua", PER_REQUEST % 'return wrk.format("POST", "/logout", {["Authorization"] = "Bearer " .. item}, "")')
+REFRESH = lua("refresh.lua", PER_REQUEST % ('return wrk.format("POST", "/token/refresh", '
+                                            '{["Content-Type"] = "application/json"}, '
+                                            '\'{"refresh_token":"\' .. item .. \'"}\')'))
+LOGIN = lua("login.lua", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                         f'wrk.body = \'{{"username":"prod","password":"{PASSWORD}"}}\'\n')
+
+
+def median_run(runs, fn):
+    results = [fn(i) for i in range(runs)]
+    return {k: statistics.median(r[k] for r in results) for k in ("rps", "p50", "p99")} | {
+        "short": any(r.get("short") for r in results), "non2xx": sum(r["non2xx"] for r in results)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--write-duration", type=int, default=2)
+    ap.add_argument("--algs", default="HS256,EdDSA,ES256,RS256")
+    ap.add_argument("--revocations", default="0,1000000")
+    ap.add_argument("--tokens", type=int, default=12000, help="fresh tokens per write run")
+    ap.add_argument("--no-writes", action="store_true")
+    a = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    os.path.join(ROOT, "bench/bare/Cargo.toml")], check=True)
+    rows = []
+
+    port = free_port()
+    bare = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE, f"127.0.0.1:{port}"])
+    time.sleep(0.5)
+    base = median_run(a.runs, lambda _: wrk(f"http://127.0.0.1:{port}/bare", a.duration))
+    stop(bare)
+    rows.append(("bare axum route", "-", "-", base))
+
+    for alg in a.algs.split(","):
+        for nrev in (int(n) for n in a.revocations.split(",")):
+            data = tempfile.mkdtemp(prefix=f"jwtd-bench-{alg}-")
+            p, url, _ = start_jwtd(data, alg, cheap_argon2=True)
+            call("POST", url + "/register", {"username": "bulk", "password": PASSWORD})
+            writes = {}
+            if not a.no_writes:
+                for scenario in ("logout", "refresh"):
+                    writes[scenario] = [logins(url, "bulk", a.tokens) for _ in range(a.runs)]
+            stop(p)
+            if nrev:
+                fill_revocations(os.path.join(data, "jwtd.db"), nrev)
+            p, url, startup = start_jwtd(data, alg, cheap_argon2=False)
+            assert call("POST", url + "/register", {"username": "prod", "password": PASSWORD})[0] == 201
+            s, b = call("POST", url + "/login", {"username": "prod", "password": PASSWORD})
+            token = b["access_token"]
+            label = f"{nrev:,}"
+            for path in ("/protected", "/auth/verify"):
+                r = median_run(a.runs, lambda _: wrk(url + path, a.duration, BEARER, {"TOKEN": token}))
+                rows.append((f"jwtd {path}", alg, label, r))
+            for scenario, script, pick in (("logout", LOGOUT, 0), ("refresh", REFRESH, 1)):
+                if scenario not in writes:
+                    continue
+                def run(i, script=script, pick=pick, scenario=scenario):
+                    items = os.path.join(data, f"{scenario}-{i}.txt")
+                    with open(items, "w") as f:
+                        f.write("\n".join(t[pick] for t in writes[scenario][i]) + "\n")
+                    r = wrk(url, a.write_duration, script, {"ITEMS": items})
+                    r["short"] = r["requests"] > a.tokens  # tokens reused: figure not valid
+                    return r
+                rows.append((f"jwtd /{'token/refresh' if scenario == 'refresh' else 'logout'}", alg, label,
+                             median_run(a.runs, run)))
+            if not a.no_writes:
+                rows.append(("jwtd /login (argon2id 19 MiB, t=2)", alg, label,
+                             median_run(a.runs, lambda _: wrk(url + "/login", a.write_duration, LOGIN))))
+            stop(p)
+            print(f"# {alg} with {label} revocations: startup {startup:.2f} s", file=sys.stderr)
+
+    print(f"\n{CONNS} connections, wrk on CPU {LOAD_CPU}, servers on CPU {SERVER_CPU}, "
+          f"median of {a.runs} runs\n")
+    print("| endpoint | alg | live revocations | req/s | ratio to bare | p50 ms | p99 ms | notes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, alg, nrev, r in rows:
+        notes = []
+        if r["short"]:
+            notes.append("tokens ran out: re-used tokens inflate this figure")
+        if r["non2xx"] and "login" not in name:
+            notes.append(f"{r['non2xx']} non-2xx")
+        print(f"| {name} | {alg} | {nrev} | {r['rps']:,.0f} | {r['rps'] / base['rps']:.2f} | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} | {'; '.join(notes)} |")
+
+
+if __name__ == "__main__":
+    main()
