@@ -7,14 +7,17 @@
 //! Metrics: one process-wide Prometheus recorder, rendered by `/metrics`.
 //! Metric names are defined here and nowhere else.
 
+use std::collections::HashMap;
 use std::io::IsTerminal as _;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use jwtd_core::revocation::{Revocation, RevocationKind};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -75,21 +78,57 @@ pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
 /// The route is the matched pattern (`/sessions/{id}`), never the raw path,
 /// so ids do not explode the label set.
 pub async fn track_requests(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().to_string();
+    let route = matched
+        .as_ref()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("jwtd_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(start.elapsed().as_secs_f64());
+    let (count, latency) = request_handles(route, method, resp.status().as_u16());
+    count.increment(1);
+    latency.record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// The counter and histogram of one (route, method, status), registered
+/// once and reused: building metric keys (label vectors, hashing) on every
+/// request showed up in the request-path profile.
+fn request_handles(route: String, method: Method, status: u16) -> (Counter, Histogram) {
+    type Handles = HashMap<(String, Method, u16), (Counter, Histogram)>;
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    let key = (route, method, status);
+    if let Some(h) = handles.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return h.clone();
+    }
+    let (route, method, status) = key;
+    let h = (
+        metrics::counter!("jwtd_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()),
+        metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route.clone(), "method" => method.to_string()),
+    );
+    let mut map = handles.write().unwrap_or_else(|e| e.into_inner());
+    map.entry((route, method, status)).or_insert(h).clone()
 }
 
 /// One bearer-token verification and its outcome (`ok` or a reason).
 pub fn verify_outcome(outcome: &'static str) {
-    metrics::counter!("jwtd_verify_total", "outcome" => outcome).increment(1);
+    static HANDLES: OnceLock<RwLock<HashMap<&'static str, Counter>>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    if let Some(c) = handles
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(outcome)
+    {
+        c.increment(1);
+        return;
+    }
+    let c = metrics::counter!("jwtd_verify_total", "outcome" => outcome);
+    c.increment(1);
+    handles
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(outcome, c);
 }
 
 /// Revocations committed by this instance, by kind.
