@@ -78,13 +78,10 @@ pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
 /// The route is the matched pattern (`/sessions/{id}`), never the raw path,
 /// so ids do not explode the label set.
 pub async fn track_requests(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched
-        .as_ref()
-        .map_or("unmatched", |m| m.as_str())
-        .to_owned();
     let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
+    let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
     let (count, latency) = request_handles(route, method, resp.status().as_u16());
     count.increment(1);
     latency.record(start.elapsed().as_secs_f64());
@@ -94,21 +91,30 @@ pub async fn track_requests(matched: Option<MatchedPath>, req: Request, next: Ne
 /// The counter and histogram of one (route, method, status), registered
 /// once and reused: building metric keys (label vectors, hashing) on every
 /// request showed up in the request-path profile.
-fn request_handles(route: String, method: Method, status: u16) -> (Counter, Histogram) {
-    type Handles = HashMap<(String, Method, u16), (Counter, Histogram)>;
+fn request_handles(route: &str, method: Method, status: u16) -> (Counter, Histogram) {
+    type Handles = HashMap<String, HashMap<(Method, u16), (Counter, Histogram)>>;
     static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
-    let key = (route, method, status);
-    if let Some(h) = handles.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    let key = (method, status);
+    if let Some(h) = handles
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(route)
+        .and_then(|by_route| by_route.get(&key))
+    {
         return h.clone();
     }
-    let (route, method, status) = key;
+    let (method, status) = key;
     let h = (
-        metrics::counter!("jwtd_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()),
-        metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route.clone(), "method" => method.to_string()),
+        metrics::counter!("jwtd_http_requests_total", "route" => route.to_owned(), "method" => method.to_string(), "status" => status.to_string()),
+        metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_string()),
     );
     let mut map = handles.write().unwrap_or_else(|e| e.into_inner());
-    map.entry((route, method, status)).or_insert(h).clone()
+    map.entry(route.to_owned())
+        .or_default()
+        .entry((method, status))
+        .or_insert(h)
+        .clone()
 }
 
 /// One bearer-token verification and its outcome (`ok` or a reason).

@@ -5,6 +5,8 @@
 //! lookup → [`AuthContext`]. No store access: a protected request costs a
 //! signature check and a few hash-map probes.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 use jwtd_core::keys::KeyRing;
@@ -17,8 +19,9 @@ use crate::app::AppState;
 /// The verified, unrevoked caller of a protected route.
 #[derive(Clone, Debug)]
 pub struct AuthContext {
-    /// The token's claims and parsed ids.
-    pub token: VerifiedToken,
+    /// The token's claims and parsed ids, shared with the verified-token
+    /// cache rather than copied out of it.
+    pub token: Arc<VerifiedToken>,
 }
 
 /// The bearer token of a request: `Ok(None)` when there are no credentials
@@ -56,7 +59,7 @@ pub fn authenticate(
     state: &AppState,
     token: &str,
     expiry: Expiry,
-) -> Result<VerifiedToken, Rejection> {
+) -> Result<Arc<VerifiedToken>, Rejection> {
     let keys = state.keys.load();
     let now = state.clock.now();
     let result = check(&keys, &state.index, &state.validation, token, now, expiry);
@@ -75,7 +78,7 @@ pub fn authenticate_parts(
     validation: &Validation,
     token: &str,
     now: i64,
-) -> Result<VerifiedToken, Rejection> {
+) -> Result<Arc<VerifiedToken>, Rejection> {
     check(keys, index, validation, token, now, Expiry::Enforce)
 }
 
@@ -86,8 +89,9 @@ fn check(
     token: &str,
     now: i64,
     expiry: Expiry,
-) -> Result<VerifiedToken, Rejection> {
-    let t = token::verify(keys, token, validation, now, expiry).map_err(Rejection::Invalid)?;
+) -> Result<Arc<VerifiedToken>, Rejection> {
+    let t =
+        token::verify_shared(keys, token, validation, now, expiry).map_err(Rejection::Invalid)?;
     if let Some(kind) = index.check(&token_ref(&t)) {
         return Err(Rejection::Revoked(kind));
     }

@@ -100,7 +100,7 @@ async fn introspect(
     let Ok(t) = authenticate(&state, &token, Expiry::Enforce) else {
         return Ok(Json(json!({"active": false})));
     };
-    let c = t.claims;
+    let c = &t.claims;
     Ok(Json(json!({
         "active": true,
         "sub": c.sub,

@@ -6,6 +6,8 @@
 //! token is trusted before its signature is checked except the `kid`, which
 //! is only used as a map key, and the `alg`, which must equal the key's own.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::b64;
@@ -151,19 +153,30 @@ pub fn verify(
     now: i64,
     expiry: Expiry,
 ) -> Result<VerifiedToken, TokenError> {
+    verify_shared(ring, token, v, now, expiry).map(|t| VerifiedToken::clone(&t))
+}
+
+/// [`verify`] without copying the claims out: a cache hit costs one
+/// reference count, which is what the request path wants.
+pub fn verify_shared(
+    ring: &KeyRing,
+    token: &str,
+    v: &Validation,
+    now: i64,
+    expiry: Expiry,
+) -> Result<Arc<VerifiedToken>, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::TooLarge);
     }
     if expiry == Expiry::Ignore {
-        return verify_uncached(ring, token, v, now, expiry);
+        return verify_uncached(ring, token, v, now, expiry).map(Arc::new);
     }
     if let Some(hit) = ring.cache().get(token) {
         check_claims(&hit.claims, v, now, expiry)?;
-        return Ok(VerifiedToken::clone(&hit));
+        return Ok(hit);
     }
-    let t = verify_uncached(ring, token, v, now, expiry)?;
-    ring.cache()
-        .insert(token, std::sync::Arc::new(t.clone()), v, now);
+    let t = Arc::new(verify_uncached(ring, token, v, now, expiry)?);
+    ring.cache().insert(token, t.clone(), v, now);
     Ok(t)
 }
 
