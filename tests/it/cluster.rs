@@ -8,7 +8,7 @@ use jwtd::core::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, body, test_config};
+use crate::helpers::{PASSWORD, TestApp, body, test_config};
 use crate::services::{self, CuttableProxy, PrivateRedis};
 
 /// Starts `n` instances on `db` and `redis`, each adjusted by `f`.
@@ -238,15 +238,9 @@ async fn database_outage_fails_closed_and_recovers_without_restart() {
 
     proxy.cut();
     // Revoking needs the store: 503, and nothing is claimed.
-    let r = d
-        .client
-        .post(format!("{}/logout", d.url))
-        .bearer_auth(&t.access)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body(r).await["error"], "temporarily_unavailable");
+    let (status, out) = d.logout(&t.access, "local").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(out["error"], "temporarily_unavailable");
     assert_eq!(a.protected(&t.access).await, StatusCode::OK);
     // Meanwhile A revokes `other`; D cannot read the log.
     assert_eq!(a.logout(&other.access, "local").await.0, StatusCode::OK);
@@ -276,13 +270,5 @@ async fn database_outage_fails_closed_and_recovers_without_restart() {
         StatusCode::UNAUTHORIZED,
         "missed a revocation made during the outage"
     );
-    let r = d
-        .client
-        .post(format!("{}/logout", d.url))
-        .bearer_auth(&t.access)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.status(), StatusCode::OK);
-    let _ = ADMIN_TOKEN;
+    assert_eq!(d.logout(&t.access, "local").await.0, StatusCode::OK);
 }

@@ -4,7 +4,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{Binary, PASSWORD, jwtd_bin};
+use crate::helpers::{Binary, PASSWORD, jwtd_bin, post_value};
 
 fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -101,15 +101,7 @@ async fn flag_beats_env_beats_file() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let b: serde_json::Value = c
-        .post(format!("{url}/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let b = post_value(&c, &format!("{url}/login"), &creds).await;
     assert_eq!(b["expires_in"], 180, "flag beats env and file");
     let (_, claims) =
         jwtd::core::token::decode_unverified(b["access_token"].as_str().unwrap_or_default())

@@ -402,3 +402,15 @@ impl Binary {
         let _ = self.child.kill().await;
     }
 }
+
+/// POSTs JSON with a plain client and returns the JSON answer (or null).
+pub async fn post_value(c: &reqwest::Client, url: &str, body: &Value) -> Value {
+    c.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_default()
+}

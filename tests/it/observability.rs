@@ -7,7 +7,7 @@ use std::process::Stdio;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, Binary, PASSWORD, TestApp};
+use crate::helpers::{ADMIN_TOKEN, Binary, PASSWORD, TestApp, post_value};
 
 /// Parses Prometheus text format strictly enough to catch malformed output:
 /// every sample line is `name{labels} value` with a float value, and every
@@ -126,26 +126,15 @@ async fn logs_never_contain_secrets() {
     let wrong = json!({"username": "logged", "password": "wrong-password-123"});
     let _ = c.post(format!("{url}/register")).json(&creds).send().await;
     let _ = c.post(format!("{url}/login")).json(&wrong).send().await;
-    let b: serde_json::Value = c
-        .post(format!("{url}/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let b = post_value(&c, &format!("{url}/login"), &creds).await;
     let access = b["access_token"].as_str().unwrap_or_default().to_owned();
     let refresh = b["refresh_token"].as_str().unwrap_or_default().to_owned();
-    let r: serde_json::Value = c
-        .post(format!("{url}/token/refresh"))
-        .json(&json!({"refresh_token": refresh}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let r = post_value(
+        &c,
+        &format!("{url}/token/refresh"),
+        &json!({"refresh_token": refresh}),
+    )
+    .await;
     let refresh2 = r["refresh_token"].as_str().unwrap_or_default().to_owned();
     let forged = crate::helpers::tamper(&access);
     for t in [&access, &forged] {
