@@ -5,7 +5,7 @@
 //! configured algorithm is made active if none is; the previous active key is
 //! retired, not deleted, and keeps verifying until its last token expires.
 
-use jwtd_core::keys::{Jwk, KeyError, KeyMaterial, KeyRing};
+use jwtd_core::keys::{Algorithm, Jwk, KeyError, KeyMaterial, KeyRing};
 
 use crate::config::Config;
 use crate::store::{Store, StoreError, StoredKey};
@@ -33,21 +33,30 @@ pub async fn load_or_init(
         .iter()
         .any(|k| k.is_active() && k.material.alg == config.algorithm);
     if !active_ok {
-        rotate(store, config, now).await?;
+        let material = generate(config.algorithm).await?;
+        let verify_until = now + config.access_ttl_secs() + config.leeway_secs();
+        store.rotate_key(&material, now, verify_until, true).await?;
     }
     build(&store.keys().await?, now)
 }
 
-/// Generates a new active key of the configured algorithm (key generation
-/// runs on the blocking pool: RSA takes tens of milliseconds).
+/// Generates a new active key of the configured algorithm.
 pub async fn rotate(store: &Store, config: &Config, now: i64) -> Result<String, KeyringError> {
-    let alg = config.algorithm;
-    let material = tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
-        .await
-        .map_err(|_| KeyError::Generation)??;
+    let material = generate(config.algorithm).await?;
     let verify_until = now + config.access_ttl_secs() + config.leeway_secs();
-    store.rotate_key(&material, now, verify_until).await?;
+    store
+        .rotate_key(&material, now, verify_until, false)
+        .await?;
     Ok(material.kid)
+}
+
+/// Key generation runs on the blocking pool: RSA takes tens of milliseconds.
+async fn generate(alg: Algorithm) -> Result<KeyMaterial, KeyringError> {
+    Ok(
+        tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
+            .await
+            .map_err(|_| KeyError::Generation)??,
+    )
 }
 
 /// The ring of every stored key that can still verify: the active one, and

@@ -389,14 +389,18 @@ impl Store {
     }
 
     /// Makes `new` the active key; retires the previous active one, whose
-    /// tokens stay verifiable until `verify_until`.
+    /// tokens stay verifiable until `verify_until`. With `unless_active`,
+    /// does nothing (and answers `false`) if a key of `new`'s algorithm is
+    /// already active: instances starting together create one key, not one
+    /// each.
     pub async fn rotate_key(
         &self,
         new: &KeyMaterial,
         now: i64,
         verify_until: i64,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, "rotate_key", s => s.rotate_key(new, now, verify_until).await)
+        unless_active: bool,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, "rotate_key", s => s.rotate_key(new, now, verify_until, unless_active).await)
     }
 
     /// Deletes everything expired at `now`, and login-failure windows that

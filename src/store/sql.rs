@@ -538,8 +538,24 @@ impl $store {
         new: &KeyMaterial,
         now: i64,
         verify_until: i64,
-    ) -> Result<(), StoreError> {
+        unless_active: bool,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        if unless_active {
+            // Serialise with other instances starting at the same moment, so
+            // only the first one creates the key.
+            lock_log(&mut tx).await?;
+            let active: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM signing_keys
+                 WHERE retired_at IS NULL AND revoked_at IS NULL AND alg = $1",
+            )
+            .bind(new.alg.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if active > 0 {
+                return Ok(false);
+            }
+        }
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, verify_until = $2
              WHERE retired_at IS NULL AND revoked_at IS NULL",
@@ -559,7 +575,7 @@ impl $store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn purge(

@@ -283,13 +283,17 @@ async fn exercise(store: Store) {
     let k2 = KeyMaterial::generate(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
     let fp0 = store.key_fingerprint().await.unwrap_or_default();
     store
-        .rotate_key(&k1, NOW, NOW + 930)
+        .rotate_key(&k1, NOW, NOW + 930, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .rotate_key(&k2, NOW + 1, NOW + 931)
+        .rotate_key(&k2, NOW + 1, NOW + 931, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    // Conditional rotation: no-op while a key of that algorithm is active.
+    let k3 = KeyMaterial::generate(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+    let created = store.rotate_key(&k3, NOW + 1, NOW + 931, true).await;
+    assert_eq!(created.ok(), Some(false));
     let keys = store.keys().await.unwrap_or_default();
     assert_eq!(keys.len(), 2);
     assert_eq!(
@@ -369,4 +373,36 @@ async fn postgres_store_passes_the_suite() {
         return;
     };
     exercise(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+}
+
+/// Instances starting together on an empty store race to create the first
+/// key; conditional rotation must let exactly one win.
+async fn first_key_race(store: Store) {
+    let attempts = (0..4).map(|_| {
+        let store = store.clone();
+        async move {
+            let k = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+            store.rotate_key(&k, NOW, NOW + 930, true).await
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(created, 1, "{results:?}");
+    assert_eq!(store.keys().await.map(|k| k.len()).ok(), Some(1));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_first_key_is_created_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    first_key_race(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+}
+
+#[tokio::test]
+async fn postgres_first_key_is_created_once() {
+    let Some(url) = crate::services::fresh_database().await else {
+        return;
+    };
+    first_key_race(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
 }
