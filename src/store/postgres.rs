@@ -68,6 +68,20 @@ impl PgStore {
         Ok(out)
     }
 
+    pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        create_session_in(&mut tx, n).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = refresh_in(&mut tx, r).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         insert_revocations_in(&mut tx, rs).await?;

@@ -218,33 +218,6 @@ impl $store {
         Ok(())
     }
 
-    pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at)
-             VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
-        )
-        .bind(&n.id)
-        .bind(&n.user_id)
-        .bind(n.now)
-        .bind(&n.user_agent)
-        .bind(&n.ip)
-        .bind(n.refresh_expires_at)
-        .bind(n.access_expires_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&n.refresh_hash)
-        .bind(&n.id)
-        .bind(n.now)
-        .bind(n.refresh_expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
 
     pub(super) async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
@@ -273,106 +246,6 @@ impl $store {
         rows.iter().map(session_from_row).collect()
     }
 
-    pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            concat!("SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1", $for_update),
-        )
-        .bind(&r.hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        let session_id: String = row.try_get(0)?;
-        let expires_at: i64 = row.try_get(1)?;
-        let used_at: Option<i64> = row.try_get(2)?;
-        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
-        let Some(srow) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&session_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(RefreshOutcome::Invalid);
-        };
-        let session = session_from_row(&srow)?;
-        if session.revoked_at.is_some() {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        let replay = match used_at {
-            None if expires_at <= r.now => return Ok(RefreshOutcome::Invalid),
-            None => false,
-            Some(used) => {
-                // count(*) is a 64-bit integer in both dialects.
-                let successor_current: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
-                )
-                .bind(&r.successor_hash)
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                if r.now - used > r.grace || successor_current == 0 {
-                    // Reuse of a retired token outside the grace: treat as
-                    // theft and end the whole session, in this transaction.
-                    let rev = revoke_session_tx(&mut tx, &session, r.now, r.leeway).await?;
-                    tx.commit().await?;
-                    return Ok(RefreshOutcome::Theft(rev));
-                }
-                true
-            }
-        };
-        if !replay {
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2")
-                .bind(r.now)
-                .bind(&r.hash)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&r.successor_hash)
-            .bind(&session_id)
-            .bind(r.now)
-            .bind(r.successor_expires_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
-                .bind(r.successor_expires_at)
-                .bind(&session_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "UPDATE sessions SET last_seen_at = $1, access_expires_at = CASE WHEN access_expires_at > $2 THEN access_expires_at ELSE $2 END WHERE id = $3",
-        )
-        .bind(r.now)
-        .bind(r.access_expires_at)
-        .bind(&session_id)
-        .execute(&mut *tx)
-        .await?;
-        let user =
-            sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = $1")
-                .bind(&session.user_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let user = user_from_row(&user)?;
-        tx.commit().await?;
-        let session = SessionRecord {
-            last_seen_at: r.now,
-            expires_at: if replay {
-                session.expires_at
-            } else {
-                r.successor_expires_at
-            },
-            access_expires_at: session.access_expires_at.max(r.access_expires_at),
-            ..session
-        };
-        Ok(if replay {
-            RefreshOutcome::Replayed(session, user)
-        } else {
-            RefreshOutcome::Rotated(session, user)
-        })
-    }
 
     pub(super) async fn live_revocations(
         &self,
@@ -625,6 +498,139 @@ impl $store {
     }
 }
 
+
+/// Creates a session and its first refresh token, inside `tx`.
+async fn create_session_in(
+    tx: &mut Transaction<'static, $db>,
+    n: &NewSession,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at)
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+    )
+    .bind(&n.id)
+    .bind(&n.user_id)
+    .bind(n.now)
+    .bind(&n.user_agent)
+    .bind(&n.ip)
+    .bind(n.refresh_expires_at)
+    .bind(n.access_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&n.refresh_hash)
+    .bind(&n.id)
+    .bind(n.now)
+    .bind(n.refresh_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Rotates, replays or detects theft of a refresh token, inside `tx`; a
+/// theft revokes the session in the same transaction.
+async fn refresh_in(
+    tx: &mut Transaction<'static, $db>,
+    r: &RefreshRequest,
+) -> Result<RefreshOutcome, StoreError> {
+    let row = sqlx::query(
+        concat!("SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1", $for_update),
+    )
+    .bind(&r.hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    let session_id: String = row.try_get(0)?;
+    let expires_at: i64 = row.try_get(1)?;
+    let used_at: Option<i64> = row.try_get(2)?;
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
+    let Some(srow) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&session_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    let session = session_from_row(&srow)?;
+    if session.revoked_at.is_some() {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let replay = match used_at {
+        None if expires_at <= r.now => return Ok(RefreshOutcome::Invalid),
+        None => false,
+        Some(used) => {
+            // count(*) is a 64-bit integer in both dialects.
+            let successor_current: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
+            )
+            .bind(&r.successor_hash)
+            .bind(&session_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            if r.now - used > r.grace || successor_current == 0 {
+                // Reuse of a retired token outside the grace: treat as
+                // theft and end the whole session, in this transaction.
+                let rev = revoke_session_tx(tx, &session, r.now, r.leeway).await?;
+                return Ok(RefreshOutcome::Theft(rev));
+            }
+            true
+        }
+    };
+    if !replay {
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2")
+            .bind(r.now)
+            .bind(&r.hash)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.successor_hash)
+        .bind(&session_id)
+        .bind(r.now)
+        .bind(r.successor_expires_at)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
+            .bind(r.successor_expires_at)
+            .bind(&session_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = $1, access_expires_at = CASE WHEN access_expires_at > $2 THEN access_expires_at ELSE $2 END WHERE id = $3",
+    )
+    .bind(r.now)
+    .bind(r.access_expires_at)
+    .bind(&session_id)
+    .execute(&mut **tx)
+    .await?;
+    let user =
+        sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = $1")
+            .bind(&session.user_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let user = user_from_row(&user)?;
+    let session = SessionRecord {
+        last_seen_at: r.now,
+        expires_at: if replay {
+            session.expires_at
+        } else {
+            r.successor_expires_at
+        },
+        access_expires_at: session.access_expires_at.max(r.access_expires_at),
+        ..session
+    };
+    Ok(if replay {
+        RefreshOutcome::Replayed(session, user)
+    } else {
+        RefreshOutcome::Rotated(session, user)
+    })
+}
 
 /// Revokes the sessions `req` names, inside `tx` (the caller commits).
 async fn revoke_sessions_in(

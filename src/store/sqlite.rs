@@ -85,6 +85,18 @@ impl SqliteStore {
         rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
+    pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.group.submit(Job::CreateSession(n.clone(), tx))?;
+        rx.await.unwrap_or_else(|_| Err(group_gone()))
+    }
+
+    pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.group.submit(Job::Refresh(r.clone(), tx))?;
+        rx.await.unwrap_or_else(|_| Err(group_gone()))
+    }
+
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         // A SQLite read transaction is a snapshot already (WAL).
         Ok(self.reader.begin().await?)
@@ -123,8 +135,8 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Group commit: revocations from concurrent requests share one
-/// transaction and so one fsync. Each is answered only after that commit,
+/// Group commit: writes on the hot paths (revocations, logins, refreshes)
+/// from concurrent requests share one transaction and so one fsync. Each is answered only after that commit,
 /// so "2xx means durable" holds unchanged; each runs inside its own
 /// savepoint, so one failing job fails alone.
 #[derive(Clone, Debug)]
@@ -132,14 +144,16 @@ struct GroupCommit {
     jobs: mpsc::UnboundedSender<Job>,
 }
 
+/// Where a job's result goes.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
 /// A write waiting for the next group commit, with where to send its result.
 #[derive(Debug)]
 enum Job {
-    RevokeSessions(
-        SessionRevocation,
-        oneshot::Sender<Result<Revoked, StoreError>>,
-    ),
-    InsertRevocations(Vec<Revocation>, oneshot::Sender<Result<(), StoreError>>),
+    RevokeSessions(SessionRevocation, Reply<Revoked>),
+    InsertRevocations(Vec<Revocation>, Reply<()>),
+    CreateSession(NewSession, Reply<()>),
+    Refresh(RefreshRequest, Reply<RefreshOutcome>),
 }
 
 /// Most jobs in one transaction: bounds how long the first waits.
@@ -147,6 +161,10 @@ const MAX_GROUP: usize = 256;
 
 fn group_gone() -> StoreError {
     StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+fn unavailable(msg: &str) -> StoreError {
+    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(msg.to_owned())))
 }
 
 impl GroupCommit {
@@ -173,86 +191,72 @@ impl GroupCommit {
     }
 }
 
-/// What a job produced, held until the group's commit is known.
-enum Done {
-    Revoked(
-        Result<Revoked, StoreError>,
-        oneshot::Sender<Result<Revoked, StoreError>>,
-    ),
-    Inserted(
-        Result<(), StoreError>,
-        oneshot::Sender<Result<(), StoreError>>,
-    ),
+/// Sends a job's result once the group's commit is known: a job that
+/// succeeded inside a group whose commit failed is reported as failed.
+type Settle = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn settle<T: Send + 'static>(result: Result<T, StoreError>, reply: Reply<T>) -> (bool, Settle) {
+    let ok = result.is_ok();
+    let send = Box::new(move |commit_error: Option<&str>| {
+        let result = match (commit_error, result) {
+            (Some(msg), Ok(_)) => Err(unavailable(msg)),
+            (_, r) => r,
+        };
+        let _ = reply.send(result);
+    });
+    (ok, send)
+}
+
+/// Runs one job inside the open transaction.
+async fn run_job(tx: &mut Transaction<'static, Sqlite>, job: Job) -> (bool, Settle) {
+    match job {
+        Job::RevokeSessions(req, reply) => settle(revoke_sessions_in(tx, &req).await, reply),
+        Job::InsertRevocations(rs, reply) => settle(insert_revocations_in(tx, &rs).await, reply),
+        Job::CreateSession(n, reply) => settle(create_session_in(tx, &n).await, reply),
+        Job::Refresh(r, reply) => settle(refresh_in(tx, &r).await, reply),
+    }
 }
 
 async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
+    let mut done: Vec<Settle> = Vec::with_capacity(batch.len());
     let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
             let msg = e.to_string();
             for job in batch {
-                let err =
-                    || StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(msg.clone())));
-                match job {
-                    Job::RevokeSessions(_, reply) => drop(reply.send(Err(err()))),
-                    Job::InsertRevocations(_, reply) => drop(reply.send(Err(err()))),
-                }
+                // Nothing ran: each job fails with the reason.
+                let (_, send) = match job {
+                    Job::RevokeSessions(_, reply) => {
+                        settle::<Revoked>(Err(unavailable(&msg)), reply)
+                    }
+                    Job::InsertRevocations(_, reply) => settle::<()>(Err(unavailable(&msg)), reply),
+                    Job::CreateSession(_, reply) => settle::<()>(Err(unavailable(&msg)), reply),
+                    Job::Refresh(_, reply) => {
+                        settle::<RefreshOutcome>(Err(unavailable(&msg)), reply)
+                    }
+                };
+                send(None);
             }
             return;
         }
     };
-    let mut done = Vec::with_capacity(batch.len());
     for job in batch {
+        // Each job in its own savepoint: one that fails is rolled back
+        // alone and the others still commit.
         let savepoint = sqlx::query("SAVEPOINT job").execute(&mut *tx).await;
-        let (ok, d) = match job {
-            Job::RevokeSessions(req, reply) => {
-                let r = match savepoint {
-                    Ok(_) => revoke_sessions_in(&mut tx, &req).await,
-                    Err(e) => Err(e.into()),
-                };
-                (r.is_ok(), Done::Revoked(r, reply))
+        let (ok, send) = run_job(&mut tx, job).await;
+        if savepoint.is_ok() {
+            if !ok {
+                let _ = sqlx::query("ROLLBACK TO job").execute(&mut *tx).await;
             }
-            Job::InsertRevocations(rs, reply) => {
-                let r = match savepoint {
-                    Ok(_) => insert_revocations_in(&mut tx, &rs).await,
-                    Err(e) => Err(e.into()),
-                };
-                (r.is_ok(), Done::Inserted(r, reply))
-            }
-        };
-        if !ok {
-            let _ = sqlx::query("ROLLBACK TO job").execute(&mut *tx).await;
+            let _ = sqlx::query("RELEASE job").execute(&mut *tx).await;
         }
-        let _ = sqlx::query("RELEASE job").execute(&mut *tx).await;
-        done.push(d);
+        done.push(send);
     }
     // One commit, one fsync, for the whole group; nobody hears back before it.
     let committed = tx.commit().await.map_err(|e| e.to_string());
-    let settle = |ok: bool| -> Option<StoreError> {
-        match (&committed, ok) {
-            (Err(msg), true) => Some(StoreError::Unavailable(sqlx::Error::Io(
-                std::io::Error::other(msg.clone()),
-            ))),
-            _ => None,
-        }
-    };
-    for d in done {
-        match d {
-            Done::Revoked(r, reply) => {
-                let r = match settle(r.is_ok()) {
-                    Some(e) => Err(e),
-                    None => r,
-                };
-                let _ = reply.send(r);
-            }
-            Done::Inserted(r, reply) => {
-                let r = match settle(r.is_ok()) {
-                    Some(e) => Err(e),
-                    None => r,
-                };
-                let _ = reply.send(r);
-            }
-        }
+    for send in done {
+        send(committed.as_ref().err().map(String::as_str));
     }
 }
 

@@ -138,3 +138,24 @@ async fn refresh_slides_the_session_expiry() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn parallel_tabs_refreshing_at_once_all_get_the_same_successor() {
+    let app = TestApp::spawn().await;
+    let t = app.user("tabs").await;
+    // Concurrent requests land in one group commit on the embedded store.
+    let answers = futures_util::future::join_all((0..8).map(|_| app.refresh(&t.refresh))).await;
+    let successors: std::collections::HashSet<String> = answers
+        .iter()
+        .map(|(status, tokens)| {
+            assert_eq!(*status, StatusCode::OK);
+            tokens
+                .as_ref()
+                .map(|t| t.refresh.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(successors.len(), 1, "one successor for every tab");
+    let next = successors.into_iter().next().unwrap_or_default();
+    assert_eq!(app.refresh(&next).await.0, StatusCode::OK);
+}
