@@ -138,10 +138,7 @@ impl AppState {
             .secret("refresh_successor_key", init)
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
-        let mut loader = IndexLoader {
-            index: RevocationIndex::new(),
-            skipped: 0,
-        };
+        let mut loader = IndexLoader::default();
         let (loaded, seq) = store
             .load_live(now, &mut loader)
             .await
@@ -295,10 +292,22 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Fills the index during the startup bulk load.
-struct IndexLoader {
-    index: RevocationIndex,
-    skipped: usize,
+/// Fills an index from [`Store::load_live`]: the server at startup, and
+/// `jwtd inspect`.
+pub struct IndexLoader {
+    /// The index being filled.
+    pub index: RevocationIndex,
+    /// Entries that were not ids of ours and so reject nothing.
+    pub skipped: usize,
+}
+
+impl Default for IndexLoader {
+    fn default() -> Self {
+        Self {
+            index: RevocationIndex::new(),
+            skipped: 0,
+        }
+    }
 }
 
 impl BulkSink for IndexLoader {

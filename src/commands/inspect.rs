@@ -1,25 +1,10 @@
 //! `jwtd inspect TOKEN`: decoded header and claims, and the verdict.
 
 use anyhow::Context as _;
-use jwtd_core::revocation::RevocationIndex;
 use jwtd_core::token::{self, Expiry};
 
 use super::{CommandError, Ctx};
-use crate::store::BulkSink;
-
-struct Sink<'a>(&'a RevocationIndex);
-
-impl BulkSink for Sink<'_> {
-    fn push(
-        &mut self,
-        kind: jwtd_core::revocation::RevocationKind,
-        value: &str,
-        at: i64,
-        exp: i64,
-    ) {
-        let _ = self.0.insert_parts(kind, value, at, exp);
-    }
-}
+use crate::app::IndexLoader;
 
 /// Runs `inspect`: exit 0 when valid, 1 when not.
 pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
@@ -45,13 +30,13 @@ pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
             return Err(CommandError::NotValid(e.to_string()));
         }
     };
-    let index = RevocationIndex::new();
+    let mut loaded = IndexLoader::default();
     ctx.store
-        .load_live(ctx.now, &mut Sink(&index))
+        .load_live(ctx.now, &mut loaded)
         .await
         .context("reading revocations")?;
     let r = crate::http::token_ref(&t);
-    if let Some(kind) = index.check(&r) {
+    if let Some(kind) = loaded.index.check(&r) {
         println!("verdict: revoked ({kind})");
         return Err(CommandError::NotValid(format!("revoked ({kind})")));
     }

@@ -98,35 +98,25 @@ impl $store {
         let Some(id) = id else {
             return Ok(None);
         };
-        // The cut-off spares tokens issued in its own second, so each live
-        // session is revoked too (exactly as a global logout does) before the
-        // rows go with the user (ON DELETE CASCADE). The revocations outlive
-        // them until the last access token could expire.
-        let sql =
-            format!("SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut revoked = Vec::with_capacity(rows.len() + 1);
-        for row in &rows {
-            let s = session_from_row(row)?;
-            revoked.push(revoke_session_tx(&mut tx, &s, now, leeway).await?);
-        }
+        // Exactly a global logout (every live session, then the user
+        // cut-off, which alone would spare tokens of its own second), then
+        // the rows go with the user (ON DELETE CASCADE). The revocations
+        // outlive them until the last access token could expire.
+        let everywhere = SessionRevocation {
+            user_id: id.clone(),
+            only: None,
+            except: None,
+            user_expires_at: Some(expires_at),
+            now,
+            leeway,
+        };
+        let revoked = revoke_sessions_in(&mut tx, &everywhere).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        let r = Revocation {
-            kind: RevocationKind::User,
-            value: id,
-            revoked_at: now,
-            expires_at,
-        };
-        insert_revocation(&mut tx, &r).await?;
         tx.commit().await?;
-        revoked.push(r);
-        Ok(Some(revoked))
+        Ok(Some(revoked.revocations))
     }
 
     pub(super) async fn session_by_refresh(

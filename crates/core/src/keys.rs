@@ -406,11 +406,6 @@ impl KeyRing {
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifiers.get(kid)
     }
-
-    /// Every kid the ring can verify.
-    pub fn kids(&self) -> impl Iterator<Item = &str> {
-        self.verifiers.keys().map(String::as_str)
-    }
 }
 
 #[cfg(test)]

@@ -190,11 +190,6 @@ impl RevocationIndex {
         None
     }
 
-    /// Whether a session is revoked (refresh and logout paths).
-    pub fn session_revoked(&self, sid: &Id128) -> bool {
-        self.sessions.contains(sid)
-    }
-
     /// Drops every entry whose `expires_at` is before `now`; returns how many.
     pub fn sweep(&self, now: i64) -> usize {
         self.tokens.sweep(now)
