@@ -15,3 +15,9 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// mimalloc: a request makes about twenty small allocations, and glibc's
+/// malloc and free cost ~3,000 instructions of each (measured with
+/// callgrind, docs/benchmarks.md); mimalloc about half that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

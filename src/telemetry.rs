@@ -10,12 +10,9 @@
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::sync::{OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -74,52 +71,86 @@ pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
     }
 }
 
-/// Middleware: requests by route, method and status, and their latency.
-/// The route is the matched pattern (`/sessions/{id}`), never the raw path,
-/// so ids do not explode the label set.
-pub async fn track_requests(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let route = matched.as_ref().map_or("unmatched", |m| m.as_str());
-    let (count, latency) = request_handles(route, method, resp.status().as_u16());
-    count.increment(1);
-    latency.record(start.elapsed().as_secs_f64());
-    resp
+/// Folds recorded histogram samples into their buckets (see the sweeper).
+pub fn upkeep() {
+    if let Some(h) = recorder() {
+        h.run_upkeep();
+    }
 }
 
-/// The counter and histogram of one (route, method, status), registered
-/// once and reused: building metric keys (label vectors, hashing) on every
-/// request showed up in the request-path profile.
-fn request_handles(route: &str, method: Method, status: u16) -> (Counter, Histogram) {
-    type Handles = HashMap<String, HashMap<(Method, u16), (Counter, Histogram)>>;
+/// Counts one answered request and records its latency, labelled by route
+/// pattern, method and status.
+///
+/// The counter and histogram of each (route, method, status) are
+/// registered once and reused: building metric keys (label vectors,
+/// hashing) on every request showed up in the request-path profile. The
+/// route is a pattern of ours (or `unmatched`) and the method one of the
+/// standard nine (or `other`), so a client cannot grow the label set.
+pub fn request_done(route: &str, method: &Method, status: u16, elapsed: Duration) {
+    type Handles = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>, FastHash>;
     static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
-    let key = (method, status);
+    let key = (method_label(method), status);
+    let record = |(count, latency): &(Counter, Histogram)| {
+        count.increment(1);
+        latency.record(elapsed.as_secs_f64());
+    };
     if let Some(h) = handles
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .get(route)
         .and_then(|by_route| by_route.get(&key))
     {
-        return h.clone();
+        return record(h);
     }
     let (method, status) = key;
     let h = (
-        metrics::counter!("jwtd_http_requests_total", "route" => route.to_owned(), "method" => method.to_string(), "status" => status.to_string()),
-        metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_string()),
+        metrics::counter!("jwtd_http_requests_total", "route" => route.to_owned(), "method" => method, "status" => status.to_string()),
+        metrics::histogram!("jwtd_http_request_duration_seconds", "route" => route.to_owned(), "method" => method),
     );
     let mut map = handles.write().unwrap_or_else(|e| e.into_inner());
-    map.entry(route.to_owned())
-        .or_default()
-        .entry((method, status))
-        .or_insert(h)
-        .clone()
+    record(
+        map.entry(route.to_owned())
+            .or_default()
+            .entry(key)
+            .or_insert(h),
+    );
+}
+
+/// Hashing for maps keyed by our own labels (never client input), where
+/// SipHash's flood resistance buys nothing.
+type FastHash = foldhash::fast::FixedState;
+
+/// The metric label of a method: the standard ones by name, any other
+/// (clients may invent methods) as `other`.
+fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(k, _)| k == m)
+        .map_or("other", |(_, label)| label)
 }
 
 /// One bearer-token verification and its outcome (`ok` or a reason).
 pub fn verify_outcome(outcome: &'static str) {
-    static HANDLES: OnceLock<RwLock<HashMap<&'static str, Counter>>> = OnceLock::new();
+    // The common case skips the map (a lock and a hash per request).
+    static OK: OnceLock<Counter> = OnceLock::new();
+    if outcome == "ok" {
+        OK.get_or_init(|| metrics::counter!("jwtd_verify_total", "outcome" => "ok"))
+            .increment(1);
+        return;
+    }
+    static HANDLES: OnceLock<RwLock<HashMap<&'static str, Counter, FastHash>>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
     if let Some(c) = handles
         .read()

@@ -26,32 +26,34 @@ pub struct AuthContext {
 
 /// The bearer token of a request: `Ok(None)` when there are no credentials
 /// at all (no header, or another scheme).
+///
+/// Works on the header's bytes: the token is ASCII when it is anything we
+/// issued, and checking that once (in `from_utf8`, word at a time) is all
+/// the validation the verifier needs before it parses the token strictly.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::InvalidToken(Rejection::Invalid(TokenError::Malformed)))?;
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return if value.eq_ignore_ascii_case("bearer") {
-            Err(ApiError::InvalidToken(Rejection::Invalid(
-                TokenError::Malformed,
-            )))
+    let malformed = || ApiError::InvalidToken(Rejection::Invalid(TokenError::Malformed));
+    let value = value.as_bytes();
+    let Some(space) = value.iter().position(|&b| b == b' ') else {
+        return if value.eq_ignore_ascii_case(b"bearer") {
+            Err(malformed())
         } else {
             Ok(None)
         };
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
-    let token = rest.trim();
+    let token = rest.trim_ascii();
     if token.is_empty() {
-        return Err(ApiError::InvalidToken(Rejection::Invalid(
-            TokenError::Malformed,
-        )));
+        return Err(malformed());
     }
-    Ok(Some(token))
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| malformed())
 }
 
 /// Verifies a token and checks it against the revocation index.
@@ -126,6 +128,44 @@ impl FromRequestParts<AppState> for AuthContext {
                 tracing::debug!(reason = r.reason(), "bearer token rejected");
                 Err(ApiError::InvalidToken(r))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn parse(value: &[u8]) -> Result<Option<String>, String> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap_or_else(|e| panic!("{e}")),
+        );
+        bearer(&h)
+            .map(|t| t.map(str::to_owned))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        assert_eq!(bearer(&HeaderMap::new()).ok(), Some(None));
+        assert_eq!(parse(b"Bearer a.b.c"), Ok(Some("a.b.c".into())));
+        assert_eq!(parse(b"bEaReR   a.b.c  "), Ok(Some("a.b.c".into())));
+        // Another scheme is "no credentials", not a bad token.
+        assert_eq!(parse(b"Basic dXNlcjpwYXNz"), Ok(None));
+        assert_eq!(parse(b"Bearerx a.b.c"), Ok(None));
+    }
+
+    #[test]
+    fn bearer_without_a_usable_token_is_malformed() {
+        for v in [&b"Bearer"[..], b"bearer", b"Bearer    ", b"Bearer \xff\xfe"] {
+            let Err(e) = parse(v) else {
+                panic!("{v:?} accepted");
+            };
+            assert!(e.contains("Malformed"), "{v:?}: {e}");
         }
     }
 }

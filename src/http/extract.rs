@@ -3,9 +3,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{header, request::Parts};
+use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 
+use super::MAX_BODY_BYTES;
 use super::error::ApiError;
 
 /// JSON body; the content type must be `application/json` (or `+json`).
@@ -45,14 +47,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     }
 }
 
-async fn body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::InvalidRequest("could not read request body".into())
-        }
-    })
+/// The whole body, at most [`MAX_BODY_BYTES`]: these extractors are the
+/// only readers of request bodies, so this is where the limit lives.
+async fn body<S: Send + Sync>(req: Request, _: &S) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if e.into_inner().is::<LengthLimitError>() {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest("could not read request body".into())
+            }
+        })
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod feed;
 mod forward_auth;
+mod json;
 mod keys;
 mod login;
 mod logout;
@@ -14,9 +15,9 @@ mod oauth;
 mod openapi;
 mod ops;
 mod sessions;
+mod track;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 
 pub use auth::{AuthContext, authenticate, authenticate_parts, bearer, token_ref};
 pub use error::{ApiError, Rejection};
@@ -28,11 +29,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole API.
 ///
-/// Layers (`Router::layer` wraps every route and the fallback, after
-/// routing, so the metrics middleware sees the matched route pattern):
-/// the body limit, so no handler ever buffers more than 16 KiB (extractors
-/// turn the overflow into our 413 shape); then request metrics, outermost,
-/// so they time and count every answer including 413s.
+/// One layer (`Router::layer` wraps every route and the fallback, after
+/// routing, so it sees the matched route pattern): request metrics, which
+/// time and count every answer. The 16 KiB body limit is not a layer: the
+/// body extractors (`extract.rs`) are the only readers of bodies and stop
+/// at [`MAX_BODY_BYTES`] themselves, which spares every request (bodiless
+/// ones included) a layer's boxing and an extension.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(login::router())
@@ -47,7 +49,6 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::telemetry::track_requests))
+        .layer(track::TrackRequestsLayer)
         .with_state(state)
 }

@@ -3,13 +3,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Serialize;
 
 use super::auth::AuthContext;
 use super::error::{ApiError, ErrorBody};
+use super::json::JsonObject;
 use crate::app::AppState;
 use crate::revoke;
 
@@ -22,10 +23,10 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}", delete(remove))
 }
 
-/// `GET /protected` body.
-///
-/// Borrows from the verified token: the hot route copies no claim.
-#[derive(Serialize, utoipa::ToSchema)]
+/// `GET /protected` body (the schema; the handler writes it with
+/// [`JsonObject`], which copies no claim and skips serde's escaper).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Read by the OpenAPI document only.
 pub struct Protected<'a> {
     message: &'static str,
     sub: &'a str,
@@ -38,17 +39,18 @@ pub struct Protected<'a> {
     responses((status = 200, body = Protected), (status = 401, body = ErrorBody)))]
 async fn protected(auth: AuthContext) -> Response {
     let c = &auth.token.claims;
-    Json(Protected {
-        message: "Access granted",
-        sub: &c.sub,
-        username: &c.preferred_username,
-        session_id: &c.sid,
-    })
-    .into_response()
+    JsonObject::with_capacity(160)
+        .str("message", "Access granted")
+        .str("sub", &c.sub)
+        .str("username", &c.preferred_username)
+        .str("session_id", &c.sid)
+        .into_response()
 }
 
-/// `GET /me` body.
-#[derive(Serialize, utoipa::ToSchema)]
+/// `GET /me` body (the schema; written with [`JsonObject`] like
+/// [`Protected`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Read by the OpenAPI document only.
 pub struct Me<'a> {
     user_id: &'a str,
     username: &'a str,
@@ -61,13 +63,12 @@ pub struct Me<'a> {
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(auth: AuthContext) -> Response {
     let c = &auth.token.claims;
-    Json(Me {
-        user_id: &c.sub,
-        username: &c.preferred_username,
-        session_id: &c.sid,
-        expires_at: c.exp,
-    })
-    .into_response()
+    JsonObject::with_capacity(160)
+        .str("user_id", &c.sub)
+        .str("username", &c.preferred_username)
+        .str("session_id", &c.sid)
+        .int("expires_at", c.exp)
+        .into_response()
 }
 
 /// One live session.

@@ -25,6 +25,7 @@ async fn seed_flow_login_protected_logout_then_rejected() {
 
     let r = app.get_auth("/protected", access).await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
     let p = body(r).await;
     assert_eq!(p["message"], "Access granted");
     assert_eq!(p["sub"], user_id.as_str());
@@ -225,6 +226,17 @@ async fn error_shapes_for_bad_requests() {
     // Over 16 KiB.
     let big = json!({"username": "a", "password": "x".repeat(17 * 1024)});
     let r = app.post_json("/register", big).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body(r).await["error"], "payload_too_large");
+    // The form extractor (RFC 7009) stops at the same limit.
+    let r = app
+        .client
+        .post(url("/oauth/revoke"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", "x".repeat(17 * 1024)))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body(r).await["error"], "payload_too_large");
     // Unknown path.

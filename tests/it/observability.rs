@@ -81,6 +81,16 @@ async fn metrics_parse_and_counters_move() {
     let rejected = r#"jwtd_verify_total{outcome="revoked_session"}"#;
 
     assert_eq!(app.protected(&t.access).await, StatusCode::OK);
+    // A method a client invented is counted as `other`: clients must not be
+    // able to grow the label set.
+    let brew = reqwest::Method::from_bytes(b"BREW").unwrap_or_else(|e| panic!("{e}"));
+    let r = app
+        .client
+        .request(brew, format!("{}/coffee-pot-1", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     app.logout(&t.access, "local").await;
     assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
 
@@ -90,6 +100,13 @@ async fn metrics_parse_and_counters_move() {
     assert!(get(&after, revoked_session) >= get(&before, revoked_session) + 1.0);
     assert!(get(&after, rejected) >= get(&before, rejected) + 1.0);
     assert!(get(&after, r#"jwtd_revocation_entries{kind="session"}"#) >= 1.0);
+    let other = r#"jwtd_http_requests_total{route="unmatched",method="other",status="404"}"#;
+    assert!(get(&after, other) >= get(&before, other) + 1.0);
+    assert!(
+        !after
+            .keys()
+            .any(|k| k.contains("BREW") || k.contains("coffee"))
+    );
     assert!(
         after
             .keys()

@@ -1,5 +1,6 @@
 //! A bare axum route: `GET /bare` answers a short JSON body. The HTTP
 //! benchmark divides every jwtd figure by this one, measured in the same run.
+//! Same allocator as jwtd (mimalloc), so the ratio is jwtd's own work.
 
 use axum::Router;
 use axum::routing::get;
@@ -11,3 +12,6 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     axum::serve(listener, app).await
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
