@@ -8,15 +8,22 @@ CPU 1), req/s, p50 and p99 at 64 connections for:
   request), and /login (production argon2 parameters),
 for HS256, EdDSA, ES256 and RS256, with 0 and 1,000,000 live revocations.
 Every figure is the median of --runs runs and is reported as a ratio to the
-bare route's median. Bounded in time: each run lasts --duration seconds.
+bare route measured right before each of those runs (the bare server stays
+up, idle between its runs): a shared machine drifts over minutes, so pairing
+in time keeps the ratio honest. Bounded in time: each run lasts --duration
+seconds.
+
+--instructions adds a figure that does not depend on the machine's load:
+user-space instructions per request, bare route and jwtd /protected, from
+valgrind's callgrind (needs valgrind).
 
 usage: python3 bench/http_bench.py [--runs 3] [--duration 5] [--algs EdDSA,HS256]
                                    [--revocations 0,1000000] [--no-writes]
+                                   [--instructions]
 Builds the release binaries first. Prints a Markdown table.
 """
 import argparse
 import base64
-import concurrent.futures
 import json
 import os
 import secrets
@@ -69,12 +76,17 @@ def wait_ready(url, proc, timeout=60):
     sys.exit("server did not start")
 
 
-def start_jwtd(data, alg, cheap_argon2):
-    port = free_port()
-    args = ["taskset", "-c", SERVER_CPU, JWTD, "serve", "--listen", f"127.0.0.1:{port}",
+def jwtd_args(port, data, alg, cheap_argon2):
+    args = [JWTD, "serve", "--listen", f"127.0.0.1:{port}",
             "--data-dir", data, "--algorithm", alg, "--issuer", ISSUER, "--admin-token", ADMIN]
     if cheap_argon2:  # setup only: the measured server uses production parameters
-        args += ["--argon2-memory-kib", "1024", "--argon2-iterations", "1"]
+        args += ["--argon2-memory-kib", "8", "--argon2-iterations", "1"]
+    return args
+
+
+def start_jwtd(data, alg, cheap_argon2):
+    port = free_port()
+    args = ["taskset", "-c", SERVER_CPU] + jwtd_args(port, data, alg, cheap_argon2)
     env = dict(os.environ, RUST_LOG="warn")
     started = time.time()
     p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,14 +115,24 @@ def fill_revocations(db, n):
     con.close()
 
 
-def logins(url, user, n):
-    """n fresh sessions of `user` (registered with cheap argon2 parameters)."""
-    def one(_):
-        s, b = call("POST", url + "/login", {"username": user, "password": PASSWORD})
-        assert s == 200, s
-        return b["access_token"], b["refresh_token"]
-    with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        return list(ex.map(one, range(n)))
+def logins(url, user, n, out):
+    """Writes n fresh sessions of `user` (registered with cheap argon2
+    parameters) to `out`, one "access refresh" pair a line. wrk makes them
+    (a Python client managed ~1,500 logins/s, too slow for 96,000 a
+    configuration) and is stopped once the file has n lines."""
+    args = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{CONNS}", "-d300s", "-s", COLLECT, url + "/login"]
+    p = subprocess.Popen(args, env=dict(os.environ, OUT=out, N=str(n)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got = 0
+    while p.poll() is None:
+        time.sleep(0.2)
+        if os.path.exists(out):
+            with open(out) as f:
+                got = sum(1 for _ in f)
+            if got >= n:
+                break
+    stop(p)
+    assert got >= n, f"{got} of {n} sessions provisioned"
 
 
 def parse_latency(text, pct):
@@ -161,14 +183,103 @@ LOGOUT = lua("logout.lua", PER_REQUEST % 'return wrk.format("POST", "/logout", {
 REFRESH = lua("refresh.lua", PER_REQUEST % ('return wrk.format("POST", "/token/refresh", '
                                             '{["Content-Type"] = "application/json"}, '
                                             '\'{"refresh_token":"\' .. item .. \'"}\')'))
+COLLECT = lua("collect.lua", f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{{"username":"bulk","password":"{PASSWORD}"}}'
+local out, want, got = io.open(os.getenv("OUT"), "w"), tonumber(os.getenv("N")), 0
+out:setvbuf("line")
+response = function(status, headers, body)
+  if status == 200 and got < want then
+    local a = body:match('"access_token":"([^"]+)"')
+    local r = body:match('"refresh_token":"([^"]+)"')
+    out:write(a, " ", r, "\\n")
+    got = got + 1
+  end
+end
+""")
 LOGIN = lua("login.lua", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                          f'wrk.body = \'{{"username":"prod","password":"{PASSWORD}"}}\'\n')
 
 
-def median_run(runs, fn):
-    results = [fn(i) for i in range(runs)]
-    return {k: statistics.median(r[k] for r in results) for k in ("rps", "p50", "p99")} | {
+class Bare:
+    """The ceiling: a bare axum route, kept up for the whole invocation and
+    measured right before every jwtd run, so each ratio pairs runs taken
+    seconds apart."""
+
+    def __init__(self, duration):
+        port = free_port()
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE, f"127.0.0.1:{port}"])
+        self.url, self.duration, self.all = f"http://127.0.0.1:{port}/bare", duration, []
+        time.sleep(0.5)
+
+    def run(self):
+        r = wrk(self.url, self.duration)
+        self.all.append(r)
+        return r["rps"]
+
+
+def median_run(runs, bare, fn):
+    """Median of `runs` runs of fn, each right after a run of the bare
+    route; `ratio` is the median of the per-pair ratios."""
+    results = []
+    for i in range(runs):
+        base = bare.run()
+        r = fn(i)
+        r["ratio"] = r["rps"] / base if base else float("nan")
+        results.append(r)
+    return {k: statistics.median(r[k] for r in results) for k in ("rps", "p50", "p99", "ratio")} | {
         "short": any(r.get("short") for r in results), "non2xx": sum(r["non2xx"] for r in results)}
+
+
+def instructions(cmd, url, setup=None, duration=10):
+    """User-space instructions per request of the server started by cmd, from
+    callgrind: counters zeroed after a warm-up, dumped after a wrk run."""
+    out = tempfile.mkdtemp(prefix="jwtd-bench-cg-")
+    p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.out"] + cmd,
+                         env=dict(os.environ, RUST_LOG="warn"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = url.rsplit("/", 1)[0]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=5)
+            break
+        except urllib.error.HTTPError:
+            break  # the bare server answers 404 there: it is up
+        except OSError:
+            time.sleep(0.5)
+    env = setup(base) if setup else {}
+    script = BEARER if env else None
+    wrk(url, 3, script, env)
+    subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True)
+    r = wrk(url, duration, script, env)
+    subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True)
+    time.sleep(1)
+    stop(p)
+    dumps = sorted(f for f in os.listdir(out) if f.startswith("cg.out."))
+    with open(os.path.join(out, dumps[0])) as f:
+        total = next(int(l.split()[1]) for l in f if l.startswith("summary:"))
+    assert r["non2xx"] == 0, r
+    return total / r["requests"]
+
+
+def measure_instructions():
+    """Instructions per request: bare route, then jwtd /protected (HS256,
+    one reused token, empty index; the cached path is the same for every
+    algorithm)."""
+    port = free_port()
+    bare = instructions([BARE, f"127.0.0.1:{port}"], f"http://127.0.0.1:{port}/bare")
+    data, port = tempfile.mkdtemp(prefix="jwtd-bench-cg-"), free_port()
+
+    def token(base):
+        call("POST", base + "/register", {"username": "prod", "password": PASSWORD})
+        s, b = call("POST", base + "/login", {"username": "prod", "password": PASSWORD})
+        assert s == 200, s
+        return {"TOKEN": b["access_token"]}
+    jwtd = instructions(jwtd_args(port, data, "HS256", False),
+                        f"http://127.0.0.1:{port}/protected", token)
+    return bare, jwtd
 
 
 def main():
@@ -178,20 +289,16 @@ def main():
     ap.add_argument("--write-duration", type=int, default=1)
     ap.add_argument("--algs", default="HS256,EdDSA,ES256,RS256")
     ap.add_argument("--revocations", default="0,1000000")
-    ap.add_argument("--tokens", type=int, default=16000, help="fresh tokens per write run")
+    ap.add_argument("--tokens", type=int, default=24000, help="fresh tokens per write run")
     ap.add_argument("--no-writes", action="store_true")
+    ap.add_argument("--instructions", action="store_true")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
                     os.path.join(ROOT, "bench/bare/Cargo.toml")], check=True)
     rows = []
-
-    port = free_port()
-    bare = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE, f"127.0.0.1:{port}"])
-    time.sleep(0.5)
-    base = median_run(a.runs, lambda _: wrk(f"http://127.0.0.1:{port}/bare", a.duration))
-    stop(bare)
-    rows.append(("bare axum route", "-", "-", base))
+    bare = Bare(a.duration)
+    started = time.time()
 
     for alg in a.algs.split(","):
         for nrev in (int(n) for n in a.revocations.split(",")):
@@ -201,7 +308,11 @@ def main():
             writes = {}
             if not a.no_writes:
                 for scenario in ("logout", "refresh"):
-                    writes[scenario] = [logins(url, "bulk", a.tokens) for _ in range(a.runs)]
+                    writes[scenario] = []
+                    for i in range(a.runs):
+                        items = os.path.join(data, f"{scenario}-{i}.sessions")
+                        logins(url, "bulk", a.tokens, items)
+                        writes[scenario].append(items)
             stop(p)
             if nrev:
                 fill_revocations(os.path.join(data, "jwtd.db"), nrev)
@@ -211,28 +322,33 @@ def main():
             token = b["access_token"]
             label = f"{nrev:,}"
             for path in ("/protected", "/auth/verify"):
-                r = median_run(a.runs, lambda _: wrk(url + path, a.duration, BEARER, {"TOKEN": token}))
+                r = median_run(a.runs, bare, lambda _: wrk(url + path, a.duration, BEARER, {"TOKEN": token}))
                 rows.append((f"jwtd {path}", alg, label, r))
             for scenario, script, pick in (("logout", LOGOUT, 0), ("refresh", REFRESH, 1)):
                 if scenario not in writes:
                     continue
                 def run(i, script=script, pick=pick, scenario=scenario):
                     items = os.path.join(data, f"{scenario}-{i}.txt")
-                    with open(items, "w") as f:
-                        f.write("\n".join(t[pick] for t in writes[scenario][i]) + "\n")
+                    with open(writes[scenario][i]) as src, open(items, "w") as f:
+                        f.writelines(line.split()[pick] + "\n" for line in src)
                     r = wrk(url, a.write_duration, script, {"ITEMS": items})
                     r["short"] = r["requests"] > a.tokens  # tokens reused: figure not valid
                     return r
                 rows.append((f"jwtd /{'token/refresh' if scenario == 'refresh' else 'logout'}", alg, label,
-                             median_run(a.runs, run)))
+                             median_run(a.runs, bare, run)))
             if not a.no_writes:
                 rows.append(("jwtd /login (argon2id 19 MiB, t=2)", alg, label,
-                             median_run(a.runs, lambda _: wrk(url + "/login", a.write_duration, LOGIN))))
+                             median_run(a.runs, bare, lambda _: wrk(url + "/login", a.write_duration, LOGIN))))
             stop(p)
-            print(f"# {alg} with {label} revocations: startup {startup:.2f} s", file=sys.stderr)
+            print(f"# {alg} with {label} revocations: startup {startup:.2f} s "
+                  f"({time.time() - started:.0f} s so far)", file=sys.stderr)
+    stop(bare.proc)
+    base = {k: statistics.median(r[k] for r in bare.all) for k in ("rps", "p50", "p99")}
+    rows.insert(0, ("bare axum route (all its runs)", "-", "-", base | {
+        "ratio": 1.0, "short": False, "non2xx": sum(r["non2xx"] for r in bare.all)}))
 
     print(f"\n{CONNS} connections, wrk on CPU {LOAD_CPU}, servers on CPU {SERVER_CPU}, "
-          f"median of {a.runs} runs\n")
+          f"median of {a.runs} runs, each ratio the median of (jwtd run / bare run just before it)\n")
     print("| endpoint | alg | live revocations | req/s | ratio to bare | p50 ms | p99 ms | notes |")
     print("|---|---|---|---|---|---|---|---|")
     for name, alg, nrev, r in rows:
@@ -241,8 +357,12 @@ def main():
             notes.append("tokens ran out: re-used tokens inflate this figure")
         if r["non2xx"] and "login" not in name:
             notes.append(f"{r['non2xx']} non-2xx")
-        print(f"| {name} | {alg} | {nrev} | {r['rps']:,.0f} | {r['rps'] / base['rps']:.2f} | "
+        print(f"| {name} | {alg} | {nrev} | {r['rps']:,.0f} | {r['ratio']:.2f} | "
               f"{r['p50']:.2f} | {r['p99']:.2f} | {'; '.join(notes)} |")
+    if a.instructions:
+        b, j = measure_instructions()
+        print(f"\nUser-space instructions per request (callgrind): bare route {b:,.0f}, "
+              f"jwtd /protected {j:,.0f} ({j / b:.2f}x)")
 
 
 if __name__ == "__main__":
