@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use futures_util::TryStreamExt as _;
 use jwtd_core::keys::{Algorithm, KeyMaterial};
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};

@@ -272,22 +272,36 @@ impl $store {
             .await?;
         let mut n = 0;
         // Token and session rows (nearly all of them) are aggregated 4096 to
-        // a chunk inside SQLite: a million rows one by one through the
-        // driver take seconds, 250 chunks do not. The stream lets us parse
-        // one chunk while SQLite builds the next. Their values are base64url
-        // ids, which cannot contain the separators.
-        let mut chunks = sqlx::query(
-            "SELECT kind, string_agg(value || ':' || expires_at, ',')
-             FROM revocations WHERE expires_at >= $1 AND kind IN ('token', 'session')
-             GROUP BY kind, seq >> 12",
-        )
-        .bind(now)
-        .fetch(&mut *tx);
-        while let Some(row) = chunks.try_next().await? {
-            let kind = parse_kind(row.try_get(0)?)?;
-            n += super::parse_id_chunk(kind, row.try_get::<&str, _>(1)?, sink)?;
+        // a chunk inside the database: a million rows one by one through
+        // the driver take seconds, 250 chunks do not. Chunks are pages in
+        // `seq` order (keyset pagination), so the database walks its
+        // primary key: grouping by an expression of `seq` instead made
+        // SQLite sort every live row first (a third of startup). Values are
+        // base64url ids, which cannot contain the separators.
+        let mut after = 0i64;
+        loop {
+            let row = sqlx::query(
+                "SELECT max(seq),
+                        string_agg(CASE WHEN kind = 'token' THEN value || ':' || expires_at END, ','),
+                        string_agg(CASE WHEN kind = 'session' THEN value || ':' || expires_at END, ',')
+                 FROM (SELECT seq, kind, value, expires_at FROM revocations
+                       WHERE seq > $1 AND expires_at >= $2 AND kind IN ('token', 'session')
+                       ORDER BY seq LIMIT 4096) AS page",
+            )
+            .bind(after)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let Some(last) = row.try_get::<Option<i64>, _>(0)? else {
+                break;
+            };
+            after = last;
+            for (kind, column) in [(RevocationKind::Token, 1), (RevocationKind::Session, 2)] {
+                if let Some(chunk) = row.try_get::<Option<&str>, _>(column)? {
+                    n += super::parse_id_chunk(kind, chunk, sink)?;
+                }
+            }
         }
-        drop(chunks);
         // Users and keys are few, and their values are free text: row by row.
         let rows = sqlx::query(
             "SELECT kind, value, revoked_at, expires_at FROM revocations

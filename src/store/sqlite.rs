@@ -11,7 +11,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::TryStreamExt as _;
 use jwtd_core::keys::{Algorithm, KeyMaterial};
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::sqlite::{

@@ -56,12 +56,10 @@ impl PasswordHasher {
         )
         .map_err(|e| PasswordError::Params(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
-        let mut h = Self {
+        Ok(Self {
             argon,
-            dummy: String::new(),
-        };
-        h.dummy = h.hash(crate::id::random_token(16).as_bytes())?;
-        Ok(h)
+            dummy: dummy_hash(params),
+        })
     }
 
     /// Checks that argon2 accepts `params`, without hashing anything.
@@ -97,9 +95,60 @@ impl PasswordHasher {
     }
 }
 
+/// A well-formed argon2id hash with these parameters, a random salt and a
+/// random output: verifying any password against it runs the full argon2
+/// computation, exactly as for a real user, and fails. Computing a real hash
+/// instead cost every start one production-strength hash (19 MiB).
+fn dummy_hash(params: PasswordParams) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; 32];
+    crate::id::fill_random(&mut salt);
+    crate::id::fill_random(&mut output);
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        b64.encode(salt),
+        b64.encode(output)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let params = PasswordParams {
+            memory_kib: 2048,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::new(params).unwrap_or_else(|e| panic!("{e}"));
+        let real = h.hash(b"pw").unwrap_or_default();
+        let parsed = |s: &str| {
+            let phc = argon2::PasswordHash::new(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            let p = Params::try_from(&phc).unwrap_or_else(|e| panic!("{s}: {e}"));
+            (
+                phc.algorithm.to_string(),
+                phc.version,
+                p.m_cost(),
+                p.t_cost(),
+                p.p_cost(),
+                phc.salt.map(|s| s.len()),
+                phc.hash.map(|o| o.len()),
+            )
+        };
+        // Same algorithm, version, costs, salt and output sizes: verify
+        // does the same work for an unknown user as for a wrong password.
+        assert_eq!(parsed(&h.dummy), parsed(&real));
+        assert_eq!(parsed(&h.dummy).2, 2048);
+        assert!(!h.verify(b"pw", None));
+        assert!(!h.verify(b"", None));
+    }
 
     #[test]
     fn hashes_verify_only_the_right_password() {

@@ -13,6 +13,7 @@
 //! with a 4-byte expiry: about 20 bytes of payload per entry.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
@@ -254,10 +255,16 @@ impl IdSet {
     fn insert(&self, id: Id128, expires_at: i64) {
         let exp = expiry_u32(expires_at);
         let mut map = self.shard(&id).write().unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(&id) {
-            Some(old) => *old = (*old).max(exp),
-            None => {
-                map.insert(id, exp);
+        // One probe (the entry API), not a lookup then an insert: at a
+        // million entries each probe is a cache miss, and the startup load
+        // makes a million of these.
+        match map.entry(id) {
+            Entry::Occupied(mut old) => {
+                let e = old.get_mut();
+                *e = (*e).max(exp);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(exp);
                 self.len.fetch_add(1, Ordering::Relaxed);
             }
         }
