@@ -359,6 +359,10 @@ def main():
             notes.append(f"{r['non2xx']} non-2xx")
         print(f"| {name} | {alg} | {nrev} | {r['rps']:,.0f} | {r['ratio']:.2f} | "
               f"{r['p50']:.2f} | {r['p99']:.2f} | {'; '.join(notes)} |")
+    p99s = sorted(r["p99"] for r in bare.all)
+    print(f"\nBare route over its {len(p99s)} runs: p99 {p99s[0]:.2f}-{p99s[-1]:.2f} ms "
+          f"(median {statistics.median(p99s):.2f}); req/s {min(r['rps'] for r in bare.all):,.0f}-"
+          f"{max(r['rps'] for r in bare.all):,.0f}: how much the machine itself moves.")
     if a.instructions:
         b, j = measure_instructions()
         print(f"\nUser-space instructions per request (callgrind): bare route {b:,.0f}, "

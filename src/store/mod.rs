@@ -10,6 +10,8 @@ mod postgres;
 mod sql;
 mod sqlite;
 
+pub use sqlite::ChangeStamp;
+
 use jwtd_core::keys::KeyMaterial;
 use jwtd_core::revocation::{Revocation, RevocationKind};
 
@@ -214,6 +216,16 @@ impl Store {
     /// Whether this is the shared store of cluster mode.
     pub fn is_shared(&self) -> bool {
         matches!(self, Self::Postgres(_))
+    }
+
+    /// For the embedded store, a cheap stamp that changes when anyone
+    /// commits (see [`ChangeStamp`]); `None` when there is no such
+    /// shortcut and only a poll can tell.
+    pub fn change_stamp(&self) -> Option<ChangeStamp> {
+        match self {
+            Self::Sqlite(s) => s.change_stamp(),
+            Self::Postgres(_) => None,
+        }
     }
 
     /// Closes every connection; later calls fail with `Unavailable`. Used at

@@ -25,6 +25,10 @@ use super::{
     SessionRevocation, StoreError, StoredKey, UserRecord,
 };
 
+/// See [`SqliteStore::change_stamp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeStamp([Option<(u64, Option<std::time::SystemTime>)>; 2]);
+
 /// Numbered migrations, applied in order, each once.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
 
@@ -35,6 +39,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     group: GroupCommit,
+    /// The database file (`None` in memory): its and its WAL's metadata
+    /// tell whether anyone has committed since a poll.
+    file: Option<std::path::PathBuf>,
 }
 
 const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
@@ -53,6 +60,7 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await?;
         migrate(&writer).await?;
+        let file = Some(opts.get_filename().to_path_buf()).filter(|f| f.as_os_str() != ":memory:");
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
@@ -62,7 +70,24 @@ impl SqliteStore {
             writer,
             reader,
             group,
+            file,
         })
+    }
+
+    /// A stamp that changes whenever any process commits to the database:
+    /// size and modification time of the database file and its WAL (every
+    /// commit appends to the WAL; a checkpoint rewrites the file). Two
+    /// `stat` calls, against two queries through the driver for a poll.
+    pub fn change_stamp(&self) -> Option<ChangeStamp> {
+        let file = self.file.as_ref()?;
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        let meta = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()))
+        };
+        Some(ChangeStamp([meta(file), meta(std::path::Path::new(&wal))]))
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
