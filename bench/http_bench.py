@@ -64,12 +64,16 @@ def call(method, url, body=None, headers=None):
 
 
 def wait_ready(url, proc, timeout=60):
+    """Waits until the server at url answers HTTP at all (the bare server
+    answers 404 on /healthz: listening is what counts)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             sys.exit(f"server exited: {proc.returncode}")
         try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
+            urllib.request.urlopen(url + "/healthz", timeout=5)
+            return
+        except urllib.error.HTTPError:
             return
         except OSError:
             time.sleep(0.05)
@@ -211,7 +215,7 @@ class Bare:
         port = free_port()
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE, f"127.0.0.1:{port}"])
         self.url, self.duration, self.all = f"http://127.0.0.1:{port}/bare", duration, []
-        time.sleep(0.5)
+        wait_ready(f"http://127.0.0.1:{port}", self.proc)
 
     def run(self):
         r = wrk(self.url, self.duration)
@@ -240,15 +244,7 @@ def instructions(cmd, url, setup=None, duration=10):
                          env=dict(os.environ, RUST_LOG="warn"),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = url.rsplit("/", 1)[0]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=5)
-            break
-        except urllib.error.HTTPError:
-            break  # the bare server answers 404 there: it is up
-        except OSError:
-            time.sleep(0.5)
+    wait_ready(base, p, timeout=120)  # valgrind starts slowly
     env = setup(base) if setup else {}
     script = BEARER if env else None
     wrk(url, 3, script, env)

@@ -62,13 +62,8 @@ pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
     for (kind, n) in RevocationKind::ALL.iter().zip(counts) {
         metrics::gauge!("jwtd_revocation_entries", "kind" => kind.as_str()).set(n as f64);
     }
-    match recorder() {
-        Some(h) => {
-            h.run_upkeep();
-            h.render()
-        }
-        None => String::new(),
-    }
+    upkeep();
+    recorder().map_or_else(String::new, PrometheusHandle::render)
 }
 
 /// Folds recorded histogram samples into their buckets (see the sweeper).
@@ -86,11 +81,12 @@ pub fn upkeep() {
 /// hashing) on every request showed up in the request-path profile. The
 /// route is a pattern of ours (or `unmatched`) and the method one of the
 /// standard nine (or `other`), so a client cannot grow the label set.
-pub fn request_done(route: &str, method: &Method, status: u16, elapsed: Duration) {
+/// `method` is a [`method_label`]: a constant, never client text.
+pub fn request_done(route: &str, method: &'static str, status: u16, elapsed: Duration) {
     type Handles = HashMap<String, HashMap<(&'static str, u16), (Counter, Histogram)>, FastHash>;
     static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
     let handles = HANDLES.get_or_init(Default::default);
-    let key = (method_label(method), status);
+    let key = (method, status);
     let record = |(count, latency): &(Counter, Histogram)| {
         count.increment(1);
         latency.record(elapsed.as_secs_f64());
@@ -123,7 +119,7 @@ type FastHash = foldhash::fast::FixedState;
 
 /// The metric label of a method: the standard ones by name, any other
 /// (clients may invent methods) as `other`.
-fn method_label(m: &Method) -> &'static str {
+pub fn method_label(m: &Method) -> &'static str {
     const KNOWN: [(Method, &str); 9] = [
         (Method::GET, "GET"),
         (Method::POST, "POST"),

@@ -35,9 +35,9 @@ fn is_json(req: &Request) -> bool {
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let form = mime(&req).is_some_and(|m| m == "application/x-www-form-urlencoded");
-        let bytes = body(req, state).await?;
+        let bytes = body(req).await?;
         if !form {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -49,7 +49,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
 
 /// The whole body, at most [`MAX_BODY_BYTES`]: these extractors are the
 /// only readers of request bodies, so this is where the limit lives.
-async fn body<S: Send + Sync>(req: Request, _: &S) -> Result<Bytes, ApiError> {
+async fn body(req: Request) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
         .map_err(|e| {
@@ -68,21 +68,21 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         if !is_json(&req) {
             // Read the body anyway so an oversized one is reported as such.
-            let _ = body(req, state).await?;
+            let _ = body(req).await?;
             return Err(ApiError::UnsupportedMediaType);
         }
-        Ok(Self(parse(&body(req, state).await?)?))
+        Ok(Self(parse(&body(req).await?)?))
     }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let json = is_json(&req);
-        let bytes = body(req, state).await?;
+        let bytes = body(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }

@@ -11,7 +11,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -52,7 +51,7 @@ where
             // The pattern (`/sessions/{id}`), never the raw path, so ids do
             // not explode the label set; cloning it is a reference count.
             route: req.extensions().get::<MatchedPath>().cloned(),
-            method: req.method().clone(),
+            method: crate::telemetry::method_label(req.method()),
             start: Instant::now(),
             inner: self.inner.call(req),
         }
@@ -65,7 +64,7 @@ pin_project! {
         #[pin]
         inner: F,
         route: Option<MatchedPath>,
-        method: Method,
+        method: &'static str,
         start: Instant,
     }
 }
