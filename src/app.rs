@@ -59,14 +59,18 @@ pub struct Inner {
     /// argon2id with the configured cost.
     pub hasher: PasswordHasher,
     /// Caps concurrent argon2 runs: each holds `argon2_memory_kib` of RAM and
-    /// a blocking thread, and a login flood must not exhaust either.
-    pub hash_slots: Semaphore,
+    /// a blocking thread, and a login flood must not exhaust either. Shared
+    /// (`Arc`) so a running hash owns its permit.
+    pub hash_slots: Arc<Semaphore>,
     /// Derives each refresh token's successor from the token itself, so a
     /// replay within the grace gets the same successor without the server
     /// ever storing a token (only hashes).
     pub refresh_key: hmac::Key,
     /// Position in the store's revocation log already applied to `index`.
     pub log_seq: AtomicI64,
+    /// Turns true when shutdown begins: long-lived responses (SSE streams)
+    /// watch it and end.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Deref for AppState {
@@ -144,6 +148,7 @@ impl AppState {
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
         let index = loader.index;
+        index_revoked_keys(&index, &stored);
         tracing::info!(
             revocations = loaded,
             skipped = loader.skipped,
@@ -157,7 +162,7 @@ impl AppState {
             leeway: config.leeway_secs(),
         };
         Ok(Self(Arc::new(Inner {
-            hash_slots: Semaphore::new(config.argon2_concurrency),
+            hash_slots: Arc::new(Semaphore::new(config.argon2_concurrency)),
             config,
             store,
             keys: ArcSwap::from_pointee(ring),
@@ -173,6 +178,7 @@ impl AppState {
             hasher,
             refresh_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             log_seq: AtomicI64::new(seq),
+            shutting_down: tokio::sync::watch::Sender::new(false),
         })))
     }
 
@@ -235,6 +241,9 @@ impl AppState {
             .await
             .map_err(|e| StartError::Other(e.to_string()))?;
         let ring = keyring::build(&stored, now).map_err(|e| StartError::Other(e.to_string()))?;
+        // Before the ring is swapped: a ring that holds a revoked key must
+        // never be visible while the index does not reject that key.
+        index_revoked_keys(&self.index, &stored);
         self.keys.store(Arc::new(ring));
         self.jwks.store(Arc::new(keyring::jwks(&stored, now)));
         *self
@@ -277,6 +286,25 @@ impl AppState {
         }
         self.fresh_as_of_ms.fetch_max(started, Ordering::AcqRel);
         Ok(total)
+    }
+}
+
+/// Indexes the revocation of every stored key marked revoked. The key
+/// table is the record that outlives the key's log entry (which is purged
+/// when its tokens would have expired): whatever order purges, polls and
+/// restarts come in, a ring holding a revoked key is paired with an index
+/// that rejects it. Key entries are never swept (see
+/// [`RevocationIndex::sweep`]).
+fn index_revoked_keys(index: &RevocationIndex, stored: &[crate::store::StoredKey]) {
+    for k in stored {
+        if let Some(revoked_at) = k.revoked_at {
+            let _ = index.insert_parts(
+                RevocationKind::Key,
+                &k.material.kid,
+                revoked_at,
+                k.verify_until.unwrap_or(revoked_at),
+            );
+        }
     }
 }
 
@@ -348,7 +376,9 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops background tasks.
+    /// Serves until `shutdown` resolves, then drains (SSE streams end at
+    /// once, requests in flight get `shutdown_grace`; see [`crate::serve`])
+    /// and stops background tasks.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -362,19 +392,28 @@ impl App {
                 stop_rx,
             ));
         }
+        let config = &self.state.config;
+        if config.max_connections_lowered {
+            tracing::warn!(
+                max_connections = config.max_connections,
+                "max_connections lowered to fit the open-file limit (raise `ulimit -n` for more)"
+            );
+        }
+        let limits = crate::serve::Limits::of(config);
         let router = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.listener.local_addr()?, "jwtd listening");
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Long-lived responses end now; the rest may finish.
+            state.shutting_down.send_replace(true);
+        };
+        crate::serve::serve(self.listener, router, limits, shutdown).await;
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;
         }
-        served
+        Ok(())
     }
 }
 

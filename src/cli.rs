@@ -165,6 +165,18 @@ pub struct ServeArgs {
     /// Cluster mode: how stale the revocation view may get [default: 5s].
     #[arg(long, env = "JWTD_MAX_STALENESS")]
     pub max_staleness: Option<String>,
+    /// On SIGTERM/SIGINT, how long requests in flight may finish [default: 10s].
+    #[arg(long, env = "JWTD_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
+    /// A request's head must arrive within this of its first byte [default: 10s].
+    #[arg(long, env = "JWTD_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// An idle keep-alive connection is closed after this [default: 60s].
+    #[arg(long, env = "JWTD_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Concurrent connections at most [default: 10000, or what the fd limit allows].
+    #[arg(long, env = "JWTD_MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
     /// argon2id memory in KiB [default: 19456].
     #[arg(long, env = "JWTD_ARGON2_MEMORY_KIB")]
     pub argon2_memory_kib: Option<String>,

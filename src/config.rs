@@ -43,8 +43,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The validated configuration.
-#[derive(Clone, Debug)]
+/// The validated configuration. Its `Debug` hides the admin token and
+/// any password in the database or Redis URL, so logging a config (or a
+/// panic message that prints one) leaks no secret.
+#[derive(Clone)]
 pub struct Config {
     /// Address to serve on (port 0 picks a free port, as tests do).
     pub listen: SocketAddr,
@@ -80,6 +82,17 @@ pub struct Config {
     pub open_registration: bool,
     /// Cluster mode staleness bound.
     pub max_staleness: Duration,
+    /// How long requests in flight may finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+    /// A request's head must arrive within this of its first byte.
+    pub header_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub idle_timeout: Duration,
+    /// Concurrent connections at most.
+    pub max_connections: usize,
+    /// Set when the default `max_connections` was lowered to fit the file
+    /// descriptor limit (the server warns at start).
+    pub max_connections_lowered: bool,
     /// argon2id cost.
     pub password: PasswordParams,
     /// Concurrent password hashes at most (each takes `memory_kib`).
@@ -88,6 +101,57 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Log format.
     pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_channel", &self.redis_channel)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("algorithm", &self.algorithm)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_failure_window", &self.login_failure_window)
+            .field("leeway", &self.leeway)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("open_registration", &self.open_registration)
+            .field("max_staleness", &self.max_staleness)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("password", &self.password)
+            .field("argon2_concurrency", &self.argon2_concurrency)
+            .field("purge_interval", &self.purge_interval)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A URL with the password of its userinfo (`scheme://user:password@…`)
+/// replaced.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some(at) = rest.find('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = rest.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Every key a config file may hold.
@@ -109,6 +173,10 @@ const FILE_KEYS: &[&str] = &[
     "admin_token",
     "open_registration",
     "max_staleness",
+    "shutdown_grace",
+    "header_read_timeout",
+    "idle_timeout",
+    "max_connections",
     "argon2_memory_kib",
     "argon2_iterations",
     "argon2_concurrency",
@@ -321,6 +389,18 @@ impl Config {
         jwtd_core::password::PasswordHasher::check_params(password)
             .map_err(|e| ConfigError::new("argon2_memory_kib", e.to_string()))?;
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (max_connections, max_connections_lowered) = max_connections(&raw, serve)?;
+        let positive = |name: &str, cli: &Option<String>, default: u64| {
+            raw.parse(name, cli, Duration::from_secs(default), |s| {
+                parse_duration(s).and_then(|d| {
+                    if d.is_zero() {
+                        Err("must be more than 0".into())
+                    } else {
+                        Ok(d)
+                    }
+                })
+            })
+        };
         let admin_token = raw.get("admin_token", &serve.admin_token)?;
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::new(
@@ -363,6 +443,11 @@ impl Config {
                 parse_bool,
             )?,
             max_staleness: ttl("max_staleness", &serve.max_staleness, 5)?,
+            shutdown_grace: dur("shutdown_grace", &serve.shutdown_grace, 10)?,
+            header_read_timeout: positive("header_read_timeout", &serve.header_read_timeout, 10)?,
+            idle_timeout: positive("idle_timeout", &serve.idle_timeout, 60)?,
+            max_connections,
+            max_connections_lowered,
             password,
             argon2_concurrency: raw.parse(
                 "argon2_concurrency",
@@ -416,6 +501,55 @@ impl Config {
     }
 }
 
+/// Default of `max_connections` (SPEC §1).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// File descriptors kept back from connections: the store's pools, the
+/// listener, log and database files, Redis, the blocking pool's files.
+const RESERVED_FDS: u64 = 256;
+
+/// How many connections the process's file-descriptor limit can hold
+/// beside [`RESERVED_FDS`]; `None` when the limit cannot be read (then
+/// nothing is capped).
+pub fn fd_allowance() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    if soft == "unlimited" {
+        return None;
+    }
+    let soft: u64 = soft.parse().ok()?;
+    usize::try_from(soft.saturating_sub(RESERVED_FDS)).ok()
+}
+
+/// `max_connections`: an explicit value must fit the fd limit (exit 2
+/// otherwise: the server would fail at accept instead of refusing
+/// cleanly); the default is lowered to fit it.
+fn max_connections(raw: &Raw, serve: &ServeArgs) -> Result<(usize, bool), ConfigError> {
+    let allowance = fd_allowance();
+    let explicit = raw.parse(
+        "max_connections",
+        &serve.max_connections,
+        None,
+        |s| match parse_num::<usize>(s)? {
+            0 => Err("must be at least 1".into()),
+            n => Ok(Some(n)),
+        },
+    )?;
+    match (explicit, allowance) {
+        (Some(n), Some(max)) if n > max => Err(ConfigError::new(
+            "max_connections",
+            format!("{n} does not fit the open-file limit (at most {max} here; raise `ulimit -n`)"),
+        )),
+        (Some(n), _) => Ok((n, false)),
+        (None, Some(max)) if max < DEFAULT_MAX_CONNECTIONS => Ok((max.max(1), true)),
+        (None, _) => Ok((DEFAULT_MAX_CONNECTIONS, false)),
+    }
+}
+
 /// Whole seconds of a duration, saturating.
 pub fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
@@ -424,6 +558,24 @@ pub fn secs(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let dir = std::env::temp_dir().join(format!("jwtd-dbg-{}", std::process::id()));
+        let mut c = Config::for_data_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        c.admin_token = Some("super-secret-admin-token".into());
+        c.database_url = "postgres://jwtd:db-password@localhost/jwtd".into();
+        c.redis_url = Some("redis://:redis-password@localhost".into());
+        let text = format!("{c:?}");
+        for secret in ["super-secret-admin-token", "db-password", "redis-password"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("postgres://jwtd:<redacted>@localhost/jwtd"),
+            "{text}"
+        );
+        assert!(text.contains("admin_token: Some(\"<redacted>\")"), "{text}");
+    }
 
     #[test]
     fn durations_parse_with_units() {

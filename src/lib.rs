@@ -10,7 +10,8 @@
 //! * [`cli`]: the command line.
 //! * [`config`]: flags, env and file merged and validated into a `Config`.
 //! * [`telemetry`]: logging setup.
-//! * [`app`]: shared state, startup (keys, revocation index) and the serve loop.
+//! * [`app`]: shared state and startup (keys, revocation index).
+//! * [`serve`]: the accept loop: connection limits, timeouts, graceful shutdown.
 //! * [`keyring`]: loading, generating and rotating signing keys.
 //! * [`revoke`]: revocation operations shared by the API and the CLI.
 //! * [`store`]: the system of record (SQLite embedded).
@@ -28,6 +29,7 @@ pub mod fanout;
 pub mod http;
 pub mod keyring;
 pub mod revoke;
+pub mod serve;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;

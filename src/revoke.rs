@@ -74,13 +74,15 @@ pub async fn token(
 }
 
 /// Revokes a signing key. Revoking the active key first rotates to a new
-/// one, so logins keep working. `None` if the key is unknown.
+/// one, so logins keep working. `None` if the key is unknown; the flag is
+/// `false` when it was revoked already (nothing new was recorded, and the
+/// answer is the first revocation).
 pub async fn key(
     store: &Store,
     config: &Config,
     kid: &str,
     now: i64,
-) -> Result<Option<Revocation>, KeyringError> {
+) -> Result<Option<(Revocation, bool)>, KeyringError> {
     let keys = store.keys().await?;
     let Some(k) = keys.iter().find(|k| k.material.kid == kid) else {
         return Ok(None);

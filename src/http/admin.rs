@@ -5,7 +5,7 @@
 //! admin token is configured.
 
 use aws_lc_rs::{constant_time, digest};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::auth::bearer;
 use super::error::{ApiError, ErrorBody};
+use super::extract::Path;
 use crate::app::AppState;
 use crate::{keyring, revoke};
 
@@ -112,10 +113,13 @@ async fn revoke_key(
     Path(kid): Path<String>,
 ) -> Result<Json<Kid>, ApiError> {
     let now = state.clock.now();
-    let revocation = revoke::key(&state.store, &state.config, &kid, now)
+    let (revocation, new) = revoke::key(&state.store, &state.config, &kid, now)
         .await
         .map_err(key_error)?
         .ok_or(ApiError::NotFound)?;
+    if !new {
+        return Ok(Json(Kid { kid }));
+    }
     state.committed(std::slice::from_ref(&revocation)).await;
     state
         .reload_keys()

@@ -19,6 +19,23 @@ pub struct OptionalJson<T>(pub Option<T>);
 /// An `application/x-www-form-urlencoded` body (RFC 7009 and 7662).
 pub struct Form<T>(pub T);
 
+/// Path parameters; one that does not decode (`/sessions/%ff` is not
+/// UTF-8) is a 400 `invalid_request` in our error shape, not axum's
+/// plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!("invalid path parameter: {}", e.body_text()))
+            })
+    }
+}
+
 fn mime(req: &Request) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)

@@ -106,6 +106,12 @@ async fn stream(
                     .unwrap_or_else(|_| Event::default().comment("unencodable"));
                 return Some((Ok(event), (state, seq, buf)));
             }
+            // Shutdown ends every stream at once; the consumer resumes from
+            // its last id elsewhere or after the restart.
+            let mut shutting_down = state.shutting_down.subscribe();
+            if *shutting_down.borrow_and_update() {
+                return None;
+            }
             // Register for wake-ups before reading, so a revocation that
             // lands between the read and the wait is not slept through.
             let notified = state.revocation_events.notified();
@@ -114,7 +120,10 @@ async fn stream(
             match state.store.revocations_since(cursor, PAGE).await {
                 Ok(rows) if !rows.is_empty() => buf.extend(rows),
                 Ok(_) => {
-                    let _ = tokio::time::timeout(POLL, notified).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(POLL, notified) => {}
+                        _ = shutting_down.changed() => return None,
+                    }
                 }
                 Err(e) => {
                     // End the stream; the client resumes from its last id.

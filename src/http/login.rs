@@ -99,15 +99,9 @@ async fn register(
 
 /// Hashes on the blocking pool, at most `argon2_concurrency` at a time.
 pub async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
-    let _slot = state
-        .hash_slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError::Internal)?;
     let hasher = state.hasher.clone();
-    tokio::task::spawn_blocking(move || hasher.hash(password.as_bytes()))
-        .await
-        .map_err(|_| ApiError::Internal)?
+    on_hash_slot(state, move || hasher.hash(password.as_bytes()))
+        .await?
         .map_err(|_| ApiError::Internal)
 }
 
@@ -116,15 +110,34 @@ async fn verify_password(
     password: String,
     hash: Option<String>,
 ) -> Result<bool, ApiError> {
-    let _slot = state
+    let hasher = state.hasher.clone();
+    on_hash_slot(state, move || {
+        hasher.verify(password.as_bytes(), hash.as_deref())
+    })
+    .await
+}
+
+/// Runs `work` (an argon2 run) on the blocking pool once a hash slot is
+/// free. The slot's permit moves into the closure: a client that hangs up
+/// drops the request future, but the hash it started keeps running, and its
+/// memory stays counted until it ends.
+async fn on_hash_slot<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = state
         .hash_slots
-        .acquire()
+        .clone()
+        .acquire_owned()
         .await
         .map_err(|_| ApiError::Internal)?;
-    let hasher = state.hasher.clone();
-    tokio::task::spawn_blocking(move || hasher.verify(password.as_bytes(), hash.as_deref()))
-        .await
-        .map_err(|_| ApiError::Internal)
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(|_| ApiError::Internal)
 }
 
 /// Log in: an access token, a refresh token and a new session.
@@ -148,12 +161,14 @@ async fn login(
     let ip = peer.ip().to_string();
     let now = state.clock.now();
     let window = crate::config::secs(state.config.login_failure_window);
-    let failures = state
+    let max = state.config.login_max_failures;
+    // Reserved before the hash runs: reading the count first and writing it
+    // after the check let every request of a burst see a count below the
+    // limit.
+    if let Err(start) = state
         .store
-        .login_failures(&c.username, &ip, now - window)
-        .await?;
-    if let Some((count, start)) = failures
-        && count >= state.config.login_max_failures
+        .reserve_login_attempt(&c.username, &ip, now, now - window, max)
+        .await?
     {
         return Err(ApiError::TooManyAttempts(start + window - now));
     }
@@ -166,17 +181,10 @@ async fn login(
         user.as_ref().map(|u| u.password_hash.clone()),
     )
     .await?;
+    // A failure keeps its reservation: that is the count.
     let Some(user) = user.filter(|_| ok) else {
-        state
-            .store
-            .record_login_failure(&c.username, &ip, now, now - window)
-            .await?;
         return Err(ApiError::InvalidCredentials);
     };
-    if failures.is_some() {
-        // Only when there is something to forget: each write is an fsync.
-        state.store.clear_login_failures(&c.username, &ip).await?;
-    }
     let sid = Id128::random();
     let refresh_token = random_token(32);
     let (access_token, exp) = issue_access(&state, &user, sid, now)?;
@@ -191,7 +199,8 @@ async fn login(
             user_id: user.id.clone(),
             now,
             user_agent,
-            ip: Some(ip),
+            ip: Some(ip.clone()),
+            clears_login_attempts: Some((c.username, ip)),
             refresh_hash: hash_refresh(&refresh_token),
             refresh_expires_at: now + state.config.refresh_ttl_secs(),
             access_expires_at: exp,

@@ -1,7 +1,7 @@
 //! The caller's own view: `GET /protected`, `GET /me`, `GET /sessions`,
 //! `DELETE /sessions/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get};
@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::auth::AuthContext;
 use super::error::{ApiError, ErrorBody};
+use super::extract::Path;
 use super::json::JsonObject;
 use crate::app::AppState;
 use crate::revoke;

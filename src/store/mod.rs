@@ -110,6 +110,9 @@ pub struct NewSession {
     pub refresh_expires_at: i64,
     /// `exp` of the first access token.
     pub access_expires_at: i64,
+    /// (username, ip) whose counted login attempts this login releases, in
+    /// the same commit.
+    pub clears_login_attempts: Option<(String, String)>,
 }
 
 /// A refresh request, all hashes computed by the caller.
@@ -290,25 +293,22 @@ impl Store {
         dispatch!(self, "user_by_name", s => s.user_by_name(username).await)
     }
 
-    /// Failed logins for (username, ip) in the window: (count, window start).
-    pub async fn login_failures(
-        &self,
-        username: &str,
-        ip: &str,
-        since: i64,
-    ) -> Result<Option<(u32, i64)>, StoreError> {
-        dispatch!(self, "login_failures", s => s.login_failures(username, ip, since).await)
-    }
-
-    /// Counts one failed login; a window older than `since` starts afresh.
-    pub async fn record_login_failure(
+    /// Reserves one password check for (username, ip) before it runs:
+    /// counts it and answers `Ok(())` while fewer than `max` were counted in
+    /// the window (a window that started at or before `since` starts
+    /// afresh), else `Err(window_start)` and counts nothing. Atomic, so a
+    /// burst of concurrent attempts, on any number of instances, gets at
+    /// most `max` checks. A successful login releases the count
+    /// ([`NewSession::clears_login_attempts`]).
+    pub async fn reserve_login_attempt(
         &self,
         username: &str,
         ip: &str,
         now: i64,
         since: i64,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, "record_login_failure", s => s.record_login_failure(username, ip, now, since).await)
+        max: u32,
+    ) -> Result<Result<(), i64>, StoreError> {
+        dispatch!(self, "reserve_login_attempt", s => s.reserve_login_attempt(username, ip, now, since, max).await)
     }
 
     /// Forgets failed logins for (username, ip) after a success.
@@ -380,12 +380,14 @@ impl Store {
     /// Marks `kid` revoked and commits its key revocation, which lasts until
     /// the key's last token could expire (`verify_until`, or
     /// `active_expires_at` for a key still signing). `None` if no such key.
+    /// The flag is `false` when the key was revoked already: the answer is
+    /// the first revocation, and nothing new is logged.
     pub async fn revoke_key(
         &self,
         kid: &str,
         now: i64,
         active_expires_at: i64,
-    ) -> Result<Option<Revocation>, StoreError> {
+    ) -> Result<Option<(Revocation, bool)>, StoreError> {
         dispatch!(self, "revoke_key", s => s.revoke_key(kid, now, active_expires_at).await)
     }
 

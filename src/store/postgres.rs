@@ -76,7 +76,18 @@ impl PgStore {
 
     pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
         let mut tx = self.begin().await?;
-        let outcome = refresh_in(&mut tx, r).await?;
+        if let Some(outcome) = refresh_in(&mut tx, r, false).await? {
+            tx.commit().await?;
+            return Ok(outcome);
+        }
+        // A theft must append to the log: start again with the log lock
+        // taken before any row lock (see `refresh_in`).
+        tx.rollback().await?;
+        let mut tx = self.begin().await?;
+        lock_log(&mut tx).await?;
+        let outcome = refresh_in(&mut tx, r, true)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("refresh wanted the log lock twice".into()))?;
         tx.commit().await?;
         Ok(outcome)
     }

@@ -91,6 +91,7 @@ impl $store {
         leeway: i64,
     ) -> Result<Option<Vec<Revocation>>, StoreError> {
         let mut tx = self.begin().await?;
+        lock_log(&mut tx).await?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -147,52 +148,46 @@ impl $store {
         row.map(|r| user_from_row(&r)).transpose()
     }
 
-    pub(super) async fn login_failures(
-        &self,
-        username: &str,
-        ip: &str,
-        since: i64,
-    ) -> Result<Option<(u32, i64)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT failures, window_start FROM login_failures
-             WHERE username = $1 AND ip = $2 AND window_start > $3",
-        )
-        .bind(username)
-        .bind(ip)
-        .bind(since)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(match row {
-            Some(r) => Some((
-                u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX),
-                r.try_get(1)?,
-            )),
-            None => None,
-        })
-    }
-
-    pub(super) async fn record_login_failure(
+    pub(super) async fn reserve_login_attempt(
         &self,
         username: &str,
         ip: &str,
         now: i64,
         since: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+        max: u32,
+    ) -> Result<Result<(), i64>, StoreError> {
+        // One statement, so the check and the count are one atomic step:
+        // the row lock of the upsert (PostgreSQL) or the single writer
+        // (SQLite) serialises concurrent attempts, on every instance. The
+        // update is skipped (and no row returned) once the window is full.
+        let counted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO login_failures (username, ip, failures, window_start) VALUES ($1, $2, 1, $3)
              ON CONFLICT (username, ip) DO UPDATE SET
                failures = CASE WHEN login_failures.window_start > $4
                                THEN login_failures.failures + 1 ELSE 1 END,
                window_start = CASE WHEN login_failures.window_start > $4
-                                   THEN login_failures.window_start ELSE $3 END",
+                                   THEN login_failures.window_start ELSE $3 END
+             WHERE login_failures.window_start <= $4 OR login_failures.failures < $5
+             RETURNING failures",
         )
         .bind(username)
         .bind(ip)
         .bind(now)
         .bind(since)
-        .execute(&self.writer)
+        .bind(i64::from(max))
+        .fetch_optional(&self.writer)
         .await?;
-        Ok(())
+        if counted.is_some() {
+            return Ok(Ok(()));
+        }
+        let start: Option<i64> = sqlx::query_scalar(
+            "SELECT window_start FROM login_failures WHERE username = $1 AND ip = $2",
+        )
+        .bind(username)
+        .bind(ip)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(Err(start.unwrap_or(now)))
     }
 
     pub(super) async fn clear_login_failures(
@@ -342,19 +337,33 @@ impl $store {
         kid: &str,
         now: i64,
         active_expires_at: i64,
-    ) -> Result<Option<Revocation>, StoreError> {
+    ) -> Result<Option<(Revocation, bool)>, StoreError> {
         let mut tx = self.begin().await?;
+        // Log lock first (see `refresh_in`): it also serialises two
+        // revocations of one key, so the second sees the first.
+        lock_log(&mut tx).await?;
         let row: Option<(Option<i64>, Option<i64>)> =
             sqlx::query_as("SELECT verify_until, revoked_at FROM signing_keys WHERE kid = $1")
                 .bind(kid)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some((verify_until, _)) = row else {
+        let Some((verify_until, revoked_at)) = row else {
             return Ok(None);
         };
+        if let (Some(revoked_at), Some(expires_at)) = (revoked_at, verify_until) {
+            // Already revoked: the same answer as the first time, and
+            // nothing new in the log (no second feed event).
+            let r = Revocation {
+                kind: RevocationKind::Key,
+                value: kid.to_owned(),
+                revoked_at,
+                expires_at,
+            };
+            return Ok(Some((r, false)));
+        }
         let expires_at = verify_until.unwrap_or(active_expires_at);
         sqlx::query(
-            "UPDATE signing_keys SET revoked_at = coalesce(revoked_at, $1),
+            "UPDATE signing_keys SET revoked_at = $1,
                retired_at = coalesce(retired_at, $1), verify_until = $2 WHERE kid = $3",
         )
         .bind(now)
@@ -370,7 +379,7 @@ impl $store {
         };
         insert_revocation(&mut tx, &r).await?;
         tx.commit().await?;
-        Ok(Some(r))
+        Ok(Some((r, true)))
     }
 
     pub(super) async fn key_fingerprint(&self) -> Result<[i64; 4], StoreError> {
@@ -418,10 +427,12 @@ impl $store {
         unless_active: bool,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        // Serialise with rotations on other instances: two at once would
+        // each retire the key they saw active and leave two active keys.
+        // With `unless_active`, only the first of several instances starting
+        // together creates a key.
+        lock_log(&mut tx).await?;
         if unless_active {
-            // Serialise with other instances starting at the same moment, so
-            // only the first one creates the key.
-            lock_log(&mut tx).await?;
             let active: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM signing_keys
                  WHERE retired_at IS NULL AND revoked_at IS NULL AND alg = $1",
@@ -530,15 +541,30 @@ async fn create_session_in(
     .bind(n.refresh_expires_at)
     .execute(&mut **tx)
     .await?;
+    if let Some((username, ip)) = &n.clears_login_attempts {
+        sqlx::query("DELETE FROM login_failures WHERE username = $1 AND ip = $2")
+            .bind(username)
+            .bind(ip)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
 /// Rotates, replays or detects theft of a refresh token, inside `tx`; a
 /// theft revokes the session in the same transaction.
+///
+/// Lock order (PostgreSQL): the log lock, when taken, comes before any row
+/// lock, in every transaction. A rotation appends nothing, so it runs
+/// without the log lock; when it finds a theft it must append, and then
+/// answers `None` *before* appending: the caller rolls back and runs it
+/// again with `log_locked` (theft is rare; serialising every refresh on the
+/// log lock would not be).
 async fn refresh_in(
     tx: &mut Transaction<'static, $db>,
     r: &RefreshRequest,
-) -> Result<RefreshOutcome, StoreError> {
+    log_locked: bool,
+) -> Result<Option<RefreshOutcome>, StoreError> {
     let row = sqlx::query(
         concat!("SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1", $for_update),
     )
@@ -546,25 +572,28 @@ async fn refresh_in(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
-        return Ok(RefreshOutcome::Invalid);
+        return Ok(Some(RefreshOutcome::Invalid));
     };
     let session_id: String = row.try_get(0)?;
     let expires_at: i64 = row.try_get(1)?;
     let used_at: Option<i64> = row.try_get(2)?;
-    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
+    // The session row is locked until commit: a logout revoking it waits
+    // for this rotation and then reads the `access_expires_at` it raised,
+    // or this rotation waits for the logout and sees `revoked_at`.
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1{}", $for_update);
     let Some(srow) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&session_id)
         .fetch_optional(&mut **tx)
         .await?
     else {
-        return Ok(RefreshOutcome::Invalid);
+        return Ok(Some(RefreshOutcome::Invalid));
     };
     let session = session_from_row(&srow)?;
     if session.revoked_at.is_some() {
-        return Ok(RefreshOutcome::Invalid);
+        return Ok(Some(RefreshOutcome::Invalid));
     }
     let replay = match used_at {
-        None if expires_at <= r.now => return Ok(RefreshOutcome::Invalid),
+        None if expires_at <= r.now => return Ok(Some(RefreshOutcome::Invalid)),
         None => false,
         Some(used) => {
             // count(*) is a 64-bit integer in both dialects.
@@ -578,8 +607,11 @@ async fn refresh_in(
             if r.now - used > r.grace || successor_current == 0 {
                 // Reuse of a retired token outside the grace: treat as
                 // theft and end the whole session, in this transaction.
+                if !log_locked {
+                    return Ok(None);
+                }
                 let rev = revoke_session_tx(tx, &session, r.now, r.leeway).await?;
-                return Ok(RefreshOutcome::Theft(rev));
+                return Ok(Some(RefreshOutcome::Theft(rev)));
             }
             true
         }
@@ -629,25 +661,30 @@ async fn refresh_in(
         access_expires_at: session.access_expires_at.max(r.access_expires_at),
         ..session
     };
-    Ok(if replay {
+    Ok(Some(if replay {
         RefreshOutcome::Replayed(session, user)
     } else {
         RefreshOutcome::Rotated(session, user)
-    })
+    }))
 }
 
 /// Revokes the sessions `req` names, inside `tx` (the caller commits).
+/// Takes the log lock first, then locks the session rows: a concurrent
+/// refresh either finished raising `access_expires_at` (read here) or waits
+/// and finds the session revoked.
 async fn revoke_sessions_in(
     tx: &mut Transaction<'static, $db>,
     req: &SessionRevocation,
 ) -> Result<Revoked, StoreError> {
+    lock_log(tx).await?;
     // One session goes by primary key: a user with thousands of sessions
     // must not make every local logout scan them all.
     let rows = match &req.only {
         Some(id) => {
             let sql = format!(
                 "SELECT {SESSION_COLS} FROM sessions
-                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL{}",
+                $for_update
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
@@ -658,7 +695,8 @@ async fn revoke_sessions_in(
         None => {
             let sql = format!(
                 "SELECT {SESSION_COLS} FROM sessions
-                 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)"
+                 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2){}",
+                $for_update
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&req.user_id)

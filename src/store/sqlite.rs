@@ -99,25 +99,29 @@ impl SqliteStore {
         req: &SessionRevocation,
     ) -> Result<Revoked, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::RevokeSessions(req.clone(), tx))?;
+        self.group
+            .submit(Job::RevokeSessions(req.clone(), tx))
+            .await?;
         rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
     pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::InsertRevocations(rs.to_vec(), tx))?;
+        self.group
+            .submit(Job::InsertRevocations(rs.to_vec(), tx))
+            .await?;
         rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
     pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::CreateSession(n.clone(), tx))?;
+        self.group.submit(Job::CreateSession(n.clone(), tx)).await?;
         rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
     pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::Refresh(r.clone(), tx))?;
+        self.group.submit(Job::Refresh(r.clone(), tx)).await?;
         rx.await.unwrap_or_else(|_| Err(group_gone()))
     }
 
@@ -163,10 +167,19 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 /// from concurrent requests share one transaction and so one fsync. Each is answered only after that commit,
 /// so "2xx means durable" holds unchanged; each runs inside its own
 /// savepoint, so one failing job fails alone.
+///
+/// The queue is bounded ([`QUEUE`]): past it, writers wait for room, so a
+/// flood slows its senders down instead of growing memory. The committing
+/// task is supervised: if it panics, the jobs of its batch fail (503, as
+/// any failed commit) and a new task takes over the queue, so one bad job
+/// cannot leave every later write failing.
 #[derive(Clone, Debug)]
 struct GroupCommit {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
 }
+
+/// Jobs waiting for a commit, at most.
+const QUEUE: usize = 4096;
 
 /// Where a job's result goes.
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -178,6 +191,9 @@ enum Job {
     InsertRevocations(Vec<Revocation>, Reply<()>),
     CreateSession(NewSession, Reply<()>),
     Refresh(RefreshRequest, Reply<RefreshOutcome>),
+    /// Panics inside the committing task, to test its supervision.
+    #[cfg(test)]
+    Panic(Reply<()>),
 }
 
 /// Most jobs in one transaction: bounds how long the first waits.
@@ -193,25 +209,45 @@ fn unavailable(msg: &str) -> StoreError {
 
 impl GroupCommit {
     fn start(writer: SqlitePool) -> Self {
-        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Job>(QUEUE);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         tokio::spawn(async move {
-            // Ends when every store handle (and so every sender) is gone.
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
+            loop {
+                let worker = tokio::spawn(commit_batches(writer.clone(), rx.clone()));
+                match worker.await {
+                    Err(e) if e.is_panic() => {
+                        metrics::counter!("jwtd_group_commit_restarts_total").increment(1);
+                        tracing::error!("group commit task panicked; its batch failed, restarting");
                     }
+                    // Every store handle is gone, or the runtime is ending.
+                    _ => return,
                 }
-                run_group(&writer, batch).await;
             }
         });
         Self { jobs }
     }
 
-    fn submit(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.send(job).map_err(|_| group_gone())
+    async fn submit(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).await.map_err(|_| group_gone())
+    }
+}
+
+/// Commits batches until every sender is gone. The receiver is shared with
+/// the supervisor so a replacement task picks up the same queue.
+async fn commit_batches(
+    writer: SqlitePool,
+    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+) {
+    let mut rx = rx.lock().await;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(&writer, batch).await;
     }
 }
 
@@ -237,7 +273,15 @@ async fn run_job(tx: &mut Transaction<'static, Sqlite>, job: Job) -> (bool, Sett
         Job::RevokeSessions(req, reply) => settle(revoke_sessions_in(tx, &req).await, reply),
         Job::InsertRevocations(rs, reply) => settle(insert_revocations_in(tx, &rs).await, reply),
         Job::CreateSession(n, reply) => settle(create_session_in(tx, &n).await, reply),
-        Job::Refresh(r, reply) => settle(refresh_in(tx, &r).await, reply),
+        // One writer: the log is always "locked", so the outcome is final.
+        #[cfg(test)]
+        Job::Panic(_) => panic!("a job that panics"),
+        Job::Refresh(r, reply) => {
+            let outcome = refresh_in(tx, &r, true).await.and_then(|o| {
+                o.ok_or_else(|| StoreError::Corrupt("refresh without an outcome".into()))
+            });
+            settle(outcome, reply)
+        }
     }
 }
 
@@ -258,6 +302,8 @@ async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
                     Job::Refresh(_, reply) => {
                         settle::<RefreshOutcome>(Err(unavailable(&msg)), reply)
                     }
+                    #[cfg(test)]
+                    Job::Panic(reply) => settle::<()>(Err(unavailable(&msg)), reply),
                 };
                 send(None);
             }
@@ -285,3 +331,38 @@ async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
 }
 
 super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, "");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_go_on_after_the_committing_task_panics() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = oneshot::channel();
+        store
+            .group
+            .submit(Job::Panic(tx))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(rx.await.is_err(), "the panicking job got an answer");
+        let r = Revocation {
+            kind: RevocationKind::Token,
+            value: jwtd_core::id::Id128::random().to_string(),
+            revoked_at: 1,
+            expires_at: 2,
+        };
+        store
+            .insert_revocations(&[r])
+            .await
+            .unwrap_or_else(|e| panic!("write after the panic: {e}"));
+        assert_eq!(
+            store.revocations_since(0, 10).await.map(|l| l.len()).ok(),
+            Some(1)
+        );
+    }
+}

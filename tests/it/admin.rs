@@ -114,3 +114,75 @@ async fn revoking_a_retired_key_kills_only_its_tokens() {
     assert_eq!(app.protected(&new.access).await, StatusCode::OK);
     assert_eq!(jwks_kids(&app).await, vec![kid_of(&new.access)]);
 }
+
+#[tokio::test]
+async fn revoking_a_key_twice_answers_alike_and_logs_nothing_new() {
+    let app = TestApp::spawn().await;
+    let t = app.user("twice").await;
+    let kid = kid_of(&t.access);
+    let key_entries = async || {
+        let list = body(app.admin_get("/revocations").await).await;
+        list["items"]
+            .as_array()
+            .map(|items| items.iter().filter(|i| i["kind"] == "key").count())
+            .unwrap_or_else(|| panic!("no items in {list}"))
+    };
+    let path = format!("/admin/keys/{kid}/revoke");
+    let first = app.admin_post(&path).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first = body(first).await;
+    assert_eq!(key_entries().await, 1);
+    let again = app.admin_post(&path).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(body(again).await, first);
+    assert_eq!(key_entries().await, 1, "a second revocation was logged");
+}
+
+#[tokio::test]
+async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_come() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let start = jwtd::core::clock::unix_now();
+    let clock = jwtd::core::clock::Clock::fixed(start);
+    let mut config = crate::helpers::test_config(dir.path());
+    config.access_ttl = std::time::Duration::from_secs(2);
+    config.leeway = std::time::Duration::from_secs(1);
+    let app = TestApp::start(dir, config, clock.clone()).await;
+    let t = app.user("leaky").await;
+    // The attacker's copy of the private half, taken before the revocation.
+    let leaked = app.active_key().await;
+    let user_id = body(app.get_auth("/me", &t.access).await).await["user_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no user id"))
+        .to_owned();
+    let template = app.claims(&user_id);
+    let forge = |now: i64| {
+        let mut claims = template.clone();
+        (claims.iat, claims.nbf, claims.exp) = (now, now, now + 2);
+        let claims = serde_json::to_value(&claims).unwrap_or_else(|e| panic!("{e}"));
+        crate::helpers::sign_raw(&leaked, &crate::helpers::header_for(&leaked), &claims)
+    };
+    assert_eq!(app.protected(&forge(start)).await, StatusCode::OK);
+    let path = format!("/admin/keys/{}/revoke", leaked.kid);
+    assert_eq!(app.admin_post(&path).await.status(), StatusCode::OK);
+    assert_eq!(app.protected(&forge(start)).await, StatusCode::UNAUTHORIZED);
+
+    // Long after every token the key signed has expired, the index sweep
+    // runs alone (as the sweeper's first step does), then the whole purge,
+    // then a key reload: a token freshly signed with the leaked key is
+    // refused at each step.
+    let later = start + 3600;
+    clock.set(later);
+    app.state.index.sweep(later);
+    assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
+    jwtd::sweeper::purge_once(&app.state).await;
+    assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
+    app.state
+        .reload_keys()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
+    let dir = app.stop().await;
+    let config = crate::helpers::test_config(dir.path());
+    let app = TestApp::start(dir, config, clock.clone()).await;
+    assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
+}

@@ -139,6 +139,20 @@ async fn login_failures_count_cluster_wide() {
 }
 
 #[tokio::test]
+async fn a_login_burst_over_three_instances_gets_at_most_the_limit_of_checks() {
+    let Some(db) = setup().await else { return };
+    let apps = cluster(3, &db, services::REDIS, |c| c.argon2_concurrency = 32).await;
+    apps[0].register("stormed").await;
+    let all: Vec<&TestApp> = apps.iter().collect();
+    let (checked, limited) = crate::login_security::burst(&all, "stormed", 90).await;
+    assert!(
+        checked <= 5,
+        "{checked} passwords checked across the cluster"
+    );
+    assert_eq!(checked + limited, 90);
+}
+
+#[tokio::test]
 async fn a_key_rotated_on_one_instance_is_used_and_published_by_the_others() {
     let Some(db) = setup().await else { return };
     let apps = cluster(2, &db, services::REDIS, |_| {}).await;

@@ -111,3 +111,53 @@ async fn a_successful_login_resets_the_count() {
         StatusCode::OK
     );
 }
+
+/// Sends `n` wrong-password logins for `user` at once, spread over `apps`,
+/// and returns how many got each status.
+pub async fn burst(apps: &[&TestApp], user: &str, n: usize) -> (usize, usize) {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let app = apps[i % apps.len()];
+        let (client, url, user) = (
+            reqwest::Client::new(),
+            format!("{}/login", app.url),
+            user.to_owned(),
+        );
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            client
+                .post(url)
+                .json(&json!({"username": user, "password": "a-wrong-guess"}))
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+    }
+    let (mut checked, mut limited) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.ok().and_then(Result::ok) {
+            Some(StatusCode::UNAUTHORIZED) => checked += 1,
+            Some(StatusCode::TOO_MANY_REQUESTS) => limited += 1,
+            other => panic!("unexpected answer to a login burst: {other:?}"),
+        }
+    }
+    (checked, limited)
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_gets_at_most_the_limit_of_password_checks() {
+    // Enough hash slots that every request of the burst could be checked at
+    // once: only the reservation can hold them back.
+    let app = TestApp::spawn_with(|c| c.argon2_concurrency = 64).await;
+    app.register("besieged").await;
+    let (checked, limited) = burst(&[&app], "besieged", 100).await;
+    assert!(checked <= 5, "{checked} passwords checked in one burst");
+    assert_eq!(checked + limited, 100);
+    assert_eq!(
+        attempt(&app, &app.client, "besieged", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password after the burst must wait out the window"
+    );
+}

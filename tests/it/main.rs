@@ -7,6 +7,7 @@ mod algorithms;
 mod cli;
 mod cluster;
 mod config_cli;
+mod connections;
 mod durability;
 mod feed;
 mod flow;

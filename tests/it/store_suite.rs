@@ -29,6 +29,7 @@ fn session(id: &str, user_id: &str, hash: &[u8]) -> NewSession {
         refresh_hash: hash.to_vec(),
         refresh_expires_at: NOW + 1000,
         access_expires_at: NOW + 900,
+        clears_login_attempts: None,
     }
 }
 
@@ -110,41 +111,30 @@ async fn exercise(store: Store) {
     let s2 = store.secret("k", vec![3, 4]).await.unwrap_or_default();
     assert_eq!((s1, s2), (vec![1, 2], vec![1, 2]));
 
-    // Login failures: counted in a window, reset afterwards.
+    // Login attempts: reserved up to the limit in a window, refused past
+    // it (naming the window's start), counted afresh in a new window, and
+    // released by a login.
+    let reserve = async |now: i64, since: i64| {
+        store
+            .reserve_login_attempt("ann", "ip", now, since, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
     for _ in 0..3 {
-        store
-            .record_login_failure("ann", "ip", NOW, NOW - 60)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reserve(NOW, NOW - 60).await, Ok(()));
     }
-    assert_eq!(
-        store
-            .login_failures("ann", "ip", NOW - 60)
-            .await
-            .ok()
-            .flatten(),
-        Some((3, NOW))
-    );
+    assert_eq!(reserve(NOW + 1, NOW - 59).await, Err(NOW));
+    assert_eq!(reserve(NOW + 100, NOW + 40).await, Ok(()), "a new window");
+    assert_eq!(reserve(NOW + 100, NOW + 40).await, Ok(()));
+    assert_eq!(reserve(NOW + 100, NOW + 40).await, Ok(()));
+    assert_eq!(reserve(NOW + 100, NOW + 40).await, Err(NOW + 100));
+    let mut login = session("s0", "id-bob", b"z0");
+    login.clears_login_attempts = Some(("ann".into(), "ip".into()));
     store
-        .record_login_failure("ann", "ip", NOW + 100, NOW + 40)
+        .create_session(&login)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        store
-            .login_failures("ann", "ip", NOW + 40)
-            .await
-            .ok()
-            .flatten(),
-        Some((1, NOW + 100))
-    );
-    store
-        .clear_login_failures("ann", "ip")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        store.login_failures("ann", "ip", 0).await.ok().flatten(),
-        None
-    );
+    assert_eq!(reserve(NOW + 101, NOW + 41).await, Ok(()), "released");
 
     // Sessions and refresh rotation, replay, theft.
     store
@@ -310,8 +300,22 @@ async fn exercise(store: Store) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        r.map(|r| (r.kind, r.expires_at)),
-        Some((RevocationKind::Key, NOW + 931))
+        r.map(|(r, new)| (r.kind, r.expires_at, new)),
+        Some((RevocationKind::Key, NOW + 931, true))
+    );
+    // Revoking it again answers the first revocation and logs nothing.
+    let logged = store.revocations_since(0, 1000).await.map(|l| l.len()).ok();
+    let again = store
+        .revoke_key(&k1.kid, NOW + 5, NOW + 999)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        again.map(|(r, new)| (r.revoked_at, r.expires_at, new)),
+        Some((NOW + 2, NOW + 931, false))
+    );
+    assert_eq!(
+        store.revocations_since(0, 1000).await.map(|l| l.len()).ok(),
+        logged
     );
     assert!(
         store
@@ -333,7 +337,11 @@ async fn exercise(store: Store) {
         .unwrap_or_default();
     assert_eq!(
         revs.iter().map(|r| r.kind).collect::<Vec<_>>(),
-        vec![RevocationKind::Session, RevocationKind::User]
+        vec![
+            RevocationKind::Session,
+            RevocationKind::Session,
+            RevocationKind::User
+        ]
     );
     assert!(store.user_by_name("bob").await.ok().flatten().is_none());
     assert!(
@@ -350,7 +358,7 @@ async fn exercise(store: Store) {
         .purge(NOW + 2000, 30, NOW + 2000)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(report.revocations, 9);
+    assert_eq!(report.revocations, 10);
     assert!(report.sessions >= 3 && report.keys == 1);
     assert_eq!(
         store.live_revocations(0).await.map(|(l, _)| l.len()).ok(),

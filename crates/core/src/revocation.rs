@@ -3,9 +3,10 @@
 //! Four kinds of entry (SPEC §4): a token (`jti`), a session (`sid`), a user
 //! (a cut-off: tokens issued strictly before it) and a key (`kid`). Each entry
 //! carries `expires_at`, the moment after which no token it could reject is
-//! still valid; [`RevocationIndex::sweep`] drops entries past it. That is the
-//! only way an entry leaves: the index is never a size-bounded cache, because
-//! evicting an entry would silently un-revoke a token.
+//! still valid; [`RevocationIndex::sweep`] drops entries past it (except key
+//! entries, which stay for the life of the process: see `sweep`). That is
+//! the only way an entry leaves: the index is never a size-bounded cache,
+//! because evicting an entry would silently un-revoke a token.
 //!
 //! Token and session ids are 128 random bits, so entries are 16-byte keys
 //! hashed by taking 8 of their bytes as-is (they are already uniform, and
@@ -191,12 +192,19 @@ impl RevocationIndex {
         None
     }
 
-    /// Drops every entry whose `expires_at` is before `now`; returns how many.
+    /// Drops every token, session and user entry whose `expires_at` is
+    /// before `now`; returns how many.
+    ///
+    /// Key entries are never dropped: a key is revoked because its private
+    /// half may have leaked, and whoever holds it can sign tokens with any
+    /// `exp`, so "no token it signed is still valid" never comes. A kid is
+    /// forgotten only with the process, by which time the key has either
+    /// left the store (its kid is unknown) or is loaded as revoked again.
+    /// There is one entry per revoked key, so memory is not a concern.
     pub fn sweep(&self, now: i64) -> usize {
         self.tokens.sweep(now)
             + self.sessions.sweep(now)
             + self.users.sweep(|u| u.expires_at >= now)
-            + self.keys.sweep(|e| *e >= now)
     }
 
     /// Live entries of each kind: (token, session, user, key).
@@ -425,9 +433,13 @@ mod tests {
             .ok();
         assert_eq!(ix.check(&t), Some(RevocationKind::Key));
         assert_eq!(ix.len(), 4);
-        assert_eq!(ix.sweep(501), 4);
-        assert_eq!(ix.check(&t), None);
-        assert!(ix.is_empty());
+        assert_eq!(ix.sweep(501), 3);
+        assert_eq!(
+            ix.check(&t),
+            Some(RevocationKind::Key),
+            "a revoked key outlives its entry's expiry"
+        );
+        assert_eq!(ix.len(), 1);
     }
 
     #[test]
@@ -495,7 +507,7 @@ mod tests {
 
     proptest! {
         /// The index answers exactly like a plain list of revocations that a
-        /// sweep filters by expiry. User entries follow the real invariant
+        /// sweep filters by expiry (keys excepted: they are never swept). User entries follow the real invariant
         /// (expiry = cut-off + a constant), under which merging is exact.
         #[test]
         fn index_matches_a_plain_model(ops in prop::collection::vec(op(), 1..120)) {
@@ -511,7 +523,7 @@ mod tests {
                     }
                     Op::Sweep(now) => {
                         ix.sweep(now);
-                        model.retain(|r| r.expires_at >= now);
+                        model.retain(|r| r.kind == RevocationKind::Key || r.expires_at >= now);
                     }
                     Op::Check(j, s, u, iat, k) => {
                         let (sub, kid) = (value(RevocationKind::User, u), value(RevocationKind::Key, k));
