@@ -289,3 +289,28 @@ async fn no_credentials_get_a_bare_challenge() {
         assert_eq!(body(r).await["error"], "unauthorized");
     }
 }
+
+#[tokio::test]
+async fn a_path_parameter_that_does_not_decode_gets_a_json_error() {
+    let app = TestApp::spawn().await;
+    let t = app.user("pathy").await;
+    let r = app
+        .client
+        .delete(format!("{}/sessions/%ff", app.url))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/json",
+        "the SPEC's error shape, not text/plain"
+    );
+    assert_eq!(body(r).await["error"], "invalid_request");
+    for path in ["/admin/users/%ff/logout", "/admin/keys/%ff/revoke"] {
+        let r = app.admin_post(path).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body(r).await["error"], "invalid_request", "{path}");
+    }
+}

@@ -161,3 +161,43 @@ async fn a_burst_of_guesses_gets_at_most_the_limit_of_password_checks() {
         "the right password after the burst must wait out the window"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_free_its_hash_slot_early() {
+    // One slot, and a hash that takes a good while.
+    let app = TestApp::spawn_with(|c| {
+        c.argon2_concurrency = 1;
+        c.password.memory_kib = 128 * 1024;
+        c.password.iterations = 10;
+    })
+    .await;
+    app.register("hasty").await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(150))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gave_up = impatient
+        .post(format!("{}/login", app.url))
+        .json(&json!({"username": "hasty", "password": PASSWORD}))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the login answered before the client gave up"
+    );
+    // Give the server time to notice the hang-up and drop the request.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        app.state.hash_slots.available_permits(),
+        0,
+        "the abandoned hash still runs, so its slot must still be taken"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app.state.hash_slots.available_permits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

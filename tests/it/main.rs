@@ -18,6 +18,7 @@ mod logout;
 mod nginx;
 mod observability;
 mod openapi;
+mod pg_races;
 mod purge;
 mod refresh;
 mod services;

@@ -1,0 +1,245 @@
+//! Cluster mode's transactions, interleaved for real: a test holds a lock
+//! in a transaction of its own, starts a store operation that must wait for
+//! it, checks in `pg_stat_activity` that it does wait, then lets it go.
+//! No sleeps decide an order.
+
+use std::time::{Duration, Instant};
+
+use jwtd::core::keys::{Algorithm, KeyMaterial};
+use jwtd::core::revocation::RevocationKind;
+use jwtd::store::{
+    NewSession, RefreshOutcome, RefreshRequest, SessionRevocation, Store, UserRecord,
+};
+use sqlx::PgPool;
+
+use crate::services;
+
+const NOW: i64 = 1_900_000_000;
+
+/// The advisory lock of the revocation log (`src/store/postgres.rs`).
+const LOG_LOCK: i64 = 0x6a77_7464_0001;
+
+struct Db {
+    store: Store,
+    raw: PgPool,
+}
+
+async fn db() -> Option<Db> {
+    let url = services::fresh_database().await?;
+    let store = Store::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    let raw = PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    store
+        .create_user(&UserRecord {
+            id: "u1".into(),
+            username: "u1".into(),
+            password_hash: "$argon2id$fake".into(),
+            created_at: NOW,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create_session(&NewSession {
+            id: "s1".into(),
+            user_id: "u1".into(),
+            now: NOW,
+            user_agent: None,
+            ip: None,
+            refresh_hash: b"h0".to_vec(),
+            refresh_expires_at: NOW + 1000,
+            access_expires_at: NOW + 900,
+            clears_login_attempts: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some(Db { store, raw })
+}
+
+fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
+    RefreshRequest {
+        hash: hash.to_vec(),
+        successor_hash: successor.to_vec(),
+        now,
+        successor_expires_at: now + 1000,
+        access_expires_at: now + 900,
+        grace: 10,
+        leeway: 30,
+    }
+}
+
+fn logout(now: i64) -> SessionRevocation {
+    SessionRevocation {
+        user_id: "u1".into(),
+        only: Some("s1".into()),
+        except: None,
+        user_expires_at: None,
+        now,
+        leeway: 30,
+    }
+}
+
+/// Waits until `n` backends of this database wait on a lock.
+async fn waiting_on_locks(raw: &PgPool, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(raw)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        if waiting >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} of {n} operations wait on a lock: the store does not take it"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_logout_waits_for_a_refresh_and_covers_the_token_it_minted() {
+    let Some(db) = db().await else { return };
+    // A refresh in progress: it holds the session row and has raised the
+    // session's last access-token expiry.
+    let mut refreshing = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT id FROM sessions WHERE id = 's1' FOR UPDATE")
+        .execute(&mut *refreshing)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("UPDATE sessions SET access_expires_at = $1 WHERE id = 's1'")
+        .bind(NOW + 5000)
+        .execute(&mut *refreshing)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = db.store.clone();
+    let revoking = tokio::spawn(async move { store.revoke_sessions(&logout(NOW + 1)).await });
+    waiting_on_locks(&db.raw, 1).await;
+    refreshing.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let revoked = revoking
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let session = revoked
+        .revocations
+        .iter()
+        .find(|r| r.kind == RevocationKind::Session)
+        .unwrap_or_else(|| panic!("no session revocation"));
+    assert_eq!(
+        session.expires_at,
+        NOW + 5000 + 30,
+        "the revocation ends before the token the racing refresh minted"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_waits_for_a_logout_and_then_fails() {
+    let Some(db) = db().await else { return };
+    // A logout in progress: log lock, then the session row, revoked.
+    let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOG_LOCK)
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = 's1'")
+        .bind(NOW + 1)
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = db.store.clone();
+    let refreshing =
+        tokio::spawn(async move { store.refresh(&refresh(b"h0", b"h1", NOW + 1)).await });
+    waiting_on_locks(&db.raw, 1).await;
+    logging_out.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = refreshing
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(outcome, RefreshOutcome::Invalid),
+        "a refresh of a session revoked meanwhile minted tokens: {outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_theft_racing_a_global_logout_does_not_deadlock() {
+    let Some(db) = db().await else { return };
+    // Rotate once and let the grace pass: presenting h0 again is a theft.
+    let rotated = db.store.refresh(&refresh(b"h0", b"h1", NOW + 1)).await;
+    assert!(matches!(rotated, Ok(RefreshOutcome::Rotated(..))));
+    // A global logout that has taken the log lock and is about to lock the
+    // user's session rows.
+    let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOG_LOCK)
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = db.store.clone();
+    let theft = tokio::spawn(async move { store.refresh(&refresh(b"h0", b"h9", NOW + 100)).await });
+    waiting_on_locks(&db.raw, 1).await;
+    // Holding row locks while waiting for the log lock would deadlock here
+    // (PostgreSQL would abort one side after deadlock_timeout).
+    sqlx::query("SET LOCAL lock_timeout = '5s'")
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT id FROM sessions WHERE user_id = 'u1' FOR UPDATE")
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("the logout could not lock the sessions: {e}"));
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = 'u1'")
+        .bind(NOW + 100)
+        .execute(&mut *logging_out)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    logging_out.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let outcome = theft
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("the theft check failed: {e}"));
+    assert!(matches!(outcome, RefreshOutcome::Invalid), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn rotations_on_two_instances_at_once_leave_one_active_key() {
+    let Some(db) = db().await else { return };
+    let first = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+    db.store
+        .rotate_key(&first, NOW, NOW + 930, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Hold the active key's row, so both rotations reach it before either
+    // can retire it.
+    let mut holding = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("SELECT kid FROM signing_keys WHERE retired_at IS NULL FOR UPDATE")
+        .execute(&mut *holding)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rotations: Vec<_> = (0..2)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let k = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+                store.rotate_key(&k, NOW + 1, NOW + 931, false).await
+            })
+        })
+        .collect();
+    waiting_on_locks(&db.raw, 2).await;
+    holding.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    for r in rotations {
+        let done = r.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(done, Ok(true)), "{done:?}");
+    }
+    let keys = db.store.keys().await.unwrap_or_else(|e| panic!("{e}"));
+    let active = keys.iter().filter(|k| k.is_active()).count();
+    assert_eq!(active, 1, "two rotations at once left {active} active keys");
+    assert_eq!(keys.len(), 3);
+}
