@@ -253,6 +253,29 @@ impl AppState {
         Ok(())
     }
 
+    /// Whether `kid` is a stored key this instance had not loaded yet; if
+    /// so, the ring is reloaded (and answers for it from now on).
+    pub async fn learn_key(&self, kid: &str) -> bool {
+        if self.keys.load().get(kid).is_some() {
+            return true;
+        }
+        let stored = match self.store.keys().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "key lookup for an unknown kid failed");
+                return false;
+            }
+        };
+        if !stored.iter().any(|k| k.material.kid == kid) {
+            return false;
+        }
+        if let Err(e) = self.reload_keys().await {
+            tracing::warn!(error = %e, "key reload failed");
+            return false;
+        }
+        true
+    }
+
     /// Reads revocations other processes logged (e.g. the CLI) since the
     /// last look, and applies them.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {

@@ -118,6 +118,15 @@ async fn revoke_key(
         .map_err(key_error)?
         .ok_or(ApiError::NotFound)?;
     if !new {
+        // Revoked before, maybe through another instance whose event has
+        // not arrived here yet: this answer acknowledges it, so this
+        // instance enforces it before answering (nothing new is counted or
+        // published).
+        state.apply(std::slice::from_ref(&revocation));
+        state
+            .reload_keys()
+            .await
+            .map_err(|_| ApiError::Unavailable)?;
         return Ok(Json(Kid { kid }));
     }
     state.committed(std::slice::from_ref(&revocation)).await;

@@ -72,6 +72,30 @@ pub fn authenticate(
     result
 }
 
+/// [`authenticate`] for the revoking and introspecting endpoints: a `kid`
+/// this instance does not know yet may be a key another instance (or the
+/// CLI) has just created, so the store is asked before the token is called
+/// unknown. Answering "unknown" there would acknowledge a revocation that
+/// revoked nothing while the token works moments later. Not for protected
+/// requests: their path never touches the store.
+pub async fn authenticate_with_current_keys(
+    state: &AppState,
+    token: &str,
+    expiry: Expiry,
+) -> Result<Arc<VerifiedToken>, Rejection> {
+    match authenticate(state, token, expiry) {
+        Err(Rejection::Invalid(TokenError::UnknownKey)) => {
+            let kid = token::decode_unverified(token)
+                .and_then(|(h, _)| h["kid"].as_str().map(str::to_owned));
+            match kid {
+                Some(kid) if state.learn_key(&kid).await => authenticate(state, token, expiry),
+                _ => Err(Rejection::Invalid(TokenError::UnknownKey)),
+            }
+        }
+        other => other,
+    }
+}
+
 /// The request-path check on explicit parts (what [`authenticate`] does,
 /// exposed for benchmarks): verify, then look the token up in the index.
 pub fn authenticate_parts(

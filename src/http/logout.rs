@@ -12,7 +12,7 @@ use axum::{Json as AxumJson, Router};
 use jwtd_core::token::{Expiry, TokenError};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{authenticate, bearer};
+use super::auth::{authenticate_with_current_keys, bearer};
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::{OptionalJson, Query};
 use crate::app::AppState;
@@ -89,7 +89,7 @@ async fn logout(
     let Some(raw) = from_header.or(body.token.as_deref()) else {
         return Err(ApiError::Unauthorized);
     };
-    let t = match authenticate(&state, raw, Expiry::Ignore) {
+    let t = match authenticate_with_current_keys(&state, raw, Expiry::Ignore).await {
         Ok(t) => t,
         Err(Rejection::Revoked(_)) => {
             return Ok(AxumJson(LogoutResponse {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::Admin;
-use super::auth::authenticate;
+use super::auth::authenticate_with_current_keys;
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
 use super::login::hash_refresh;
@@ -54,7 +54,7 @@ async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     let token = required(form)?;
     let now = state.clock.now();
-    match authenticate(&state, &token, Expiry::Enforce) {
+    match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await {
         Ok(t) => {
             let r = revoke::token(&state.store, &state.config, &t, now).await?;
             state.committed(std::slice::from_ref(&r)).await;
@@ -97,7 +97,7 @@ async fn introspect(
     if state.is_stale() {
         return Err(ApiError::Unavailable);
     }
-    let Ok(t) = authenticate(&state, &token, Expiry::Enforce) else {
+    let Ok(t) = authenticate_with_current_keys(&state, &token, Expiry::Enforce).await else {
         return Ok(Json(json!({"active": false})));
     };
     let c = &t.claims;

@@ -286,3 +286,66 @@ async fn database_outage_fails_closed_and_recovers_without_restart() {
     );
     assert_eq!(d.logout(&t.access, "local").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_key_revoked_again_elsewhere_is_enforced_by_the_instance_that_answered() {
+    let Some(db) = setup().await else { return };
+    // Two instances that do not hear each other's events: B learns of A's
+    // revocations only from its log poll (every second).
+    let a = cluster(1, &db, services::REDIS, |_| {}).await;
+    let b = cluster(1, &db, services::REDIS, |_| {}).await;
+    let (a, b) = (&a[0], &b[0]);
+    let t = a.user("rekeyed").await;
+    let kid = {
+        let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
+        h["kid"].as_str().unwrap_or_default().to_owned()
+    };
+    let path = format!("/admin/keys/{kid}/revoke");
+    assert_eq!(a.admin_post(&path).await.status(), StatusCode::OK);
+    // B has not heard yet; its answer acknowledges the revocation all the
+    // same, so from that answer on it must enforce it.
+    assert_eq!(b.admin_post(&path).await.status(), StatusCode::OK);
+    assert_eq!(b.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it() {
+    let Some(db) = setup().await else { return };
+    let a = cluster(1, &db, services::REDIS, |_| {}).await;
+    let b = cluster(1, &db, services::REDIS, |_| {}).await;
+    let (a, b) = (&a[0], &b[0]);
+    // A rotates; B (deaf to A's events) has not loaded the new key when
+    // a token signed with it comes to be revoked there. B's only way to
+    // learn it is its log poll (every second), after its start-up catch-up
+    // has run (hence the pause): the revocation lands inside that second.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        a.admin_post("/admin/keys/rotate").await.status(),
+        StatusCode::OK
+    );
+    let t = a.user("fresh-key").await;
+    let r = b
+        .post_form("/oauth/revoke", None, &[("token", &t.access)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Once B verifies with the new key (its poll), the token must still be
+    // refused there: the 200 above was a revocation, not a shrug.
+    let kid = {
+        let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
+        h["kid"].as_str().unwrap_or_default().to_owned()
+    };
+    let knows = within(Duration::from_secs(5), || async {
+        b.jwks().await.to_string().contains(&kid)
+    })
+    .await;
+    assert!(knows.is_some(), "B never loaded the new key");
+    assert_eq!(b.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+    let took = within(Duration::from_secs(5), || async {
+        a.protected(&t.access).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "the revocation never reached the other instance"
+    );
+}

@@ -24,4 +24,5 @@ mod refresh;
 mod services;
 mod standards;
 mod store_suite;
+mod torture;
 mod verification;
