@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this file).
 # Makes sure the machine's PostgreSQL and Redis answer, then checks format and
-# lints and runs every test of the workspace.
+# lints and runs every test of the workspace, then a short run of every
+# fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,5 @@ ensure_test_tools
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Every fuzz target for a few seconds (fuzz/, docs/fuzzing.md).
+bash scripts/fuzz.sh 10

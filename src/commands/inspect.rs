@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
         .load_live(ctx.now, &mut loaded)
         .await
         .context("reading revocations")?;
-    let r = crate::http::token_ref(&t);
+    let r = t.revocation_ref();
     if let Some(kind) = loaded.index.check(&r) {
         println!("verdict: revoked ({kind})");
         return Err(CommandError::NotValid(format!("revoked ({kind})")));

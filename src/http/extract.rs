@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use http_body_util::LengthLimitError;
+use jwtd_core::json::BodyError;
 use serde::de::DeserializeOwned;
 
 use super::MAX_BODY_BYTES;
@@ -36,18 +37,18 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
+fn content_type(req: &Request) -> Option<&[u8]> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .map(axum::http::HeaderValue::as_bytes)
+}
+
 fn mime(req: &Request) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
-}
-
-fn is_json(req: &Request) -> bool {
-    mime(req).is_some_and(|m| {
-        m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-    })
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
@@ -78,35 +79,33 @@ async fn body(req: Request) -> Result<Bytes, ApiError> {
         })
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+/// Reads the body (within the limit) and applies the request-body rules
+/// of [`jwtd_core::json::decode_body`]. A body of the wrong type is read
+/// anyway, so an oversized one is reported as such.
+async fn decode<T: DeserializeOwned>(req: Request, optional: bool) -> Result<Option<T>, ApiError> {
+    let json = jwtd_core::json::is_json(content_type(&req));
+    let ct: &[u8] = if json { b"application/json" } else { b"" };
+    let bytes = body(req).await?;
+    jwtd_core::json::decode_body(Some(ct), &bytes, optional).map_err(|e| match e {
+        BodyError::NotJson => ApiError::UnsupportedMediaType,
+        BodyError::Invalid(m) => ApiError::InvalidRequest(m),
+    })
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        if !is_json(&req) {
-            // Read the body anyway so an oversized one is reported as such.
-            let _ = body(req).await?;
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        Ok(Self(parse(&body(req).await?)?))
+        decode(req, false)
+            .await?
+            .map(Self)
+            .ok_or_else(|| ApiError::InvalidRequest("empty body".into()))
     }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
-        let json = is_json(&req);
-        let bytes = body(req).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(None));
-        }
-        if !json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        Ok(Self(Some(parse(&bytes)?)))
+        Ok(Self(decode(req, true).await?))
     }
 }
 

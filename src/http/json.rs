@@ -1,160 +1,17 @@
-//! JSON bodies of the hottest routes, written directly.
-//!
-//! `serde_json` escapes a string byte by byte through its formatter; on
-//! `GET /protected` that was the largest cost of the handler (more than the
-//! whole revocation check). Claims are almost always plain text (ids,
-//! usernames from a restricted alphabet), so a string that needs no escape
-//! is copied as is and any other goes through `serde_json`, which escapes
-//! exactly as JSON requires.
-
-use std::io::Write as _;
+//! JSON bodies of the hottest routes, written directly with
+//! [`jwtd_core::json::JsonObject`] (see there for why).
 
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use jwtd_core::json::JsonObject;
 
-/// A JSON object built field by field.
-pub struct JsonObject {
-    buf: Vec<u8>,
-}
-
-impl JsonObject {
-    /// An empty object with room for `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
-        buf.push(b'{');
-        Self { buf }
-    }
-
-    fn key(&mut self, key: &'static str) {
-        // Keys are literals of ours: plain names, never escaped.
-        debug_assert!(!needs_escape(key.as_bytes()), "{key}");
-        if self.buf.len() > 1 {
-            self.buf.push(b',');
-        }
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
-    }
-
-    /// Adds a string field.
-    pub fn str(mut self, key: &'static str, value: &str) -> Self {
-        self.key(key);
-        push_str(&mut self.buf, value);
-        self
-    }
-
-    /// Adds an integer field.
-    pub fn int(mut self, key: &'static str, value: i64) -> Self {
-        self.key(key);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{value}");
-        self
-    }
-
-    /// The finished object's bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.buf.push(b'}');
-        self.buf
-    }
-
-    /// A `200 OK` response with this object as its `application/json` body.
-    pub fn into_response(self) -> Response {
-        let mut resp = Response::new(Body::from(self.finish()));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp
-    }
-}
-
-/// Appends `s` as a JSON string.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    if !needs_escape(s.as_bytes()) {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing into a Vec cannot fail, and a &str always serialises.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
-/// Whether any byte is a control character, `"` or `\\`: checked eight
-/// bytes at a time (SWAR), which a byte loop with three comparisons is not.
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Sets the high bit of each byte of `x` that is below `n` (exact for
-    // bytes below 0x80; bytes at or above are excluded by `!x`).
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let zero = |x: u64| below(x, 1);
-    let special = |word: [u8; 8]| {
-        let x = u64::from_ne_bytes(word);
-        below(x, 0x20) | zero(x ^ (ONES * 0x22)) | zero(x ^ (ONES * 0x5c)) != 0
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if special(word) {
-            return true;
-        }
-    }
-    // The tail padded with a plain byte: one more word, not a byte loop
-    // (most claims are short, so the tail is much of the work).
-    let rest = chunks.remainder();
-    let mut word = [b'a'; 8];
-    word[..rest.len()].copy_from_slice(rest);
-    special(word)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matches_serde_json_for_plain_and_awkward_strings() {
-        for s in [
-            "",
-            "alice",
-            "quote\"back\\slash",
-            "ctl\u{0}\u{1f}\n\t",
-            "ünïcødé ✓",
-            "\u{7f}",
-        ] {
-            let body = JsonObject::with_capacity(8)
-                .str("k", s)
-                .int("n", -42)
-                .str("also", s)
-                .finish();
-            let expected = serde_json::json!({"k": s, "n": -42, "also": s});
-            let parsed: serde_json::Value =
-                serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{s:?}: {e}"));
-            assert_eq!(parsed, expected, "{s:?}");
-        }
-        assert_eq!(JsonObject::with_capacity(2).finish(), b"{}");
-    }
-
-    #[test]
-    fn needs_escape_finds_every_special_byte_at_every_position() {
-        for len in 0..24 {
-            let plain = vec![b'a'; len];
-            assert!(!needs_escape(&plain));
-            for at in 0..len {
-                for special in [0u8, 0x1f, b'"', b'\\'] {
-                    let mut s = plain.clone();
-                    s[at] = special;
-                    assert!(needs_escape(&s), "{special:#x} at {at} of {len}");
-                }
-                // Neighbours of the special bytes, and non-ASCII, are plain.
-                for ok in [0x20u8, b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc, 0xff] {
-                    let mut s = plain.clone();
-                    s[at] = ok;
-                    assert!(!needs_escape(&s), "{ok:#x} at {at} of {len}");
-                }
-            }
-        }
-    }
+/// A `200 OK` response with `object` as its `application/json` body.
+pub fn respond(object: JsonObject) -> Response {
+    let mut resp = Response::new(Body::from(object.finish()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }

@@ -186,7 +186,7 @@ async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     let sid = Id128::random();
-    let refresh_token = random_token(32);
+    let refresh_token = random_token(jwtd_core::id::REFRESH_TOKEN_BYTES);
     let (access_token, exp) = issue_access(&state, &user, sid, now)?;
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -226,9 +226,7 @@ async fn refresh(
     Json(body): Json<RefreshBody>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     let presented = body.refresh_token;
-    // Our refresh tokens are 32 random bytes in base64url; anything else is
-    // not worth a store round trip.
-    if presented.len() != 43 || b64::decode(&presented).is_none() {
+    if !jwtd_core::id::is_refresh_token(&presented) {
         return Err(ApiError::InvalidGrant);
     }
     let now = state.clock.now();

@@ -19,7 +19,7 @@ mod track;
 
 use axum::Router;
 
-pub use auth::{AuthContext, authenticate, authenticate_parts, bearer, token_ref};
+pub use auth::{AuthContext, authenticate, authenticate_parts, bearer};
 pub use error::{ApiError, Rejection};
 
 use crate::app::AppState;

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use jwtd_core::b64;
 use jwtd_core::token::Expiry;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -65,7 +64,7 @@ async fn revoke_token(
         Err(Rejection::Revoked(_)) => return Ok(StatusCode::OK),
         Err(Rejection::Invalid(_)) => {}
     }
-    if token.len() == 43 && b64::decode(&token).is_some() {
+    if jwtd_core::id::is_refresh_token(&token) {
         let session = state
             .store
             .session_by_refresh(&hash_refresh(&token))

@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::auth::AuthContext;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Path;
-use super::json::JsonObject;
+use jwtd_core::json::JsonObject;
+
+use super::json::respond;
 use crate::app::AppState;
 use crate::revoke;
 
@@ -36,12 +38,13 @@ pub struct Protected<'a> {
 
 impl Protected<'_> {
     fn into_response(self) -> Response {
-        JsonObject::with_capacity(160)
-            .str("message", self.message)
-            .str("sub", self.sub)
-            .str("username", self.username)
-            .str("session_id", self.session_id)
-            .into_response()
+        respond(
+            JsonObject::with_capacity(160)
+                .str("message", self.message)
+                .str("sub", self.sub)
+                .str("username", self.username)
+                .str("session_id", self.session_id),
+        )
     }
 }
 
@@ -70,12 +73,13 @@ pub struct Me<'a> {
 
 impl Me<'_> {
     fn into_response(self) -> Response {
-        JsonObject::with_capacity(160)
-            .str("user_id", self.user_id)
-            .str("username", self.username)
-            .str("session_id", self.session_id)
-            .int("expires_at", self.expires_at)
-            .into_response()
+        respond(
+            JsonObject::with_capacity(160)
+                .str("user_id", self.user_id)
+                .str("username", self.username)
+                .str("session_id", self.session_id)
+                .int("expires_at", self.expires_at),
+        )
     }
 }
 

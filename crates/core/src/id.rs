@@ -62,9 +62,30 @@ pub fn random_token(n: usize) -> String {
     crate::b64::encode(b)
 }
 
+/// Bytes of randomness in a refresh token.
+pub const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// Whether `s` has the form of a refresh token we issue:
+/// [`REFRESH_TOKEN_BYTES`] in unpadded base64url (43 characters). Anything
+/// else is not worth a store round trip.
+pub fn is_refresh_token(s: &str) -> bool {
+    let mut out = [0u8; REFRESH_TOKEN_BYTES];
+    s.len() == 43 && crate::b64::decode_into(s, &mut out) == Some(REFRESH_TOKEN_BYTES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_tokens_are_recognised_by_form() {
+        assert!(is_refresh_token(&random_token(REFRESH_TOKEN_BYTES)));
+        assert!(!is_refresh_token(&random_token(31)));
+        assert!(!is_refresh_token(&format!("{}=", random_token(32))));
+        let mut t = random_token(REFRESH_TOKEN_BYTES);
+        t.replace_range(0..1, "+");
+        assert!(!is_refresh_token(&t));
+    }
 
     #[test]
     fn round_trips_and_rejects_other_forms() {

@@ -19,6 +19,7 @@
 //! * [`clock`]: Unix time in seconds, and a clock tests can fix.
 //! * [`id`]: 128-bit random identifiers (`jti`, `sid`) and their text form.
 //! * [`claims`]: access-token claims.
+//! * [`json`]: request-body rules and the direct JSON writer of hot responses.
 //! * [`keys`]: algorithms, signing and verifying keys, key generation, the key ring.
 //! * [`token`]: issue and verify access tokens.
 //! * [`revocation`]: the in-memory revocation index.
@@ -26,11 +27,16 @@
 //!   skips its signature check (never its revocation check).
 //! * [`password`]: argon2id hashing.
 //! * [`b64`]: base64url without padding, the only encoding JOSE uses.
+//! * [`bearer`]: the `Authorization: Bearer` header, parsed on bytes.
+//! * [`duration`]: durations as configuration writes them (`15m`).
 
 pub mod b64;
+pub mod bearer;
 pub mod claims;
 pub mod clock;
+pub mod duration;
 pub mod id;
+pub mod json;
 pub mod keys;
 pub mod password;
 pub mod revocation;

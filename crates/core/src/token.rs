@@ -113,6 +113,19 @@ pub struct VerifiedToken {
     pub sid: Id128,
 }
 
+impl VerifiedToken {
+    /// The parts the revocation index looks at.
+    pub fn revocation_ref(&self) -> crate::revocation::TokenRef<'_> {
+        crate::revocation::TokenRef {
+            jti: self.jti,
+            sid: self.sid,
+            sub: &self.claims.sub,
+            iat: self.claims.iat,
+            kid: &self.kid,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,
