@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, body};
+use crate::helpers::{TestApp, body, kid_of};
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
     app.jwks().await["keys"]
@@ -13,11 +13,6 @@ async fn jwks_kids(app: &TestApp) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn kid_of(token: &str) -> String {
-    let (h, _) = jwtd::core::token::decode_unverified(token).unwrap_or_default();
-    h["kid"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]

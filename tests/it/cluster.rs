@@ -8,7 +8,7 @@ use jwtd::core::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, body, test_config};
+use crate::helpers::{PASSWORD, TestApp, body, kid_of, test_config};
 use crate::services::{self, CuttableProxy, PrivateRedis};
 
 /// Starts `n` instances on `db` and `redis`, each adjusted by `f`.
@@ -296,10 +296,7 @@ async fn a_key_revoked_again_elsewhere_is_enforced_by_the_instance_that_answered
     let b = cluster(1, &db, services::REDIS, |_| {}).await;
     let (a, b) = (&a[0], &b[0]);
     let t = a.user("rekeyed").await;
-    let kid = {
-        let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
-        h["kid"].as_str().unwrap_or_default().to_owned()
-    };
+    let kid = kid_of(&t.access);
     let path = format!("/admin/keys/{kid}/revoke");
     assert_eq!(a.admin_post(&path).await.status(), StatusCode::OK);
     // B has not heard yet; its answer acknowledges the revocation all the
@@ -330,10 +327,7 @@ async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it()
     assert_eq!(r.status(), StatusCode::OK);
     // Once B verifies with the new key (its poll), the token must still be
     // refused there: the 200 above was a revocation, not a shrug.
-    let kid = {
-        let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
-        h["kid"].as_str().unwrap_or_default().to_owned()
-    };
+    let kid = kid_of(&t.access);
     let knows = within(Duration::from_secs(5), || async {
         b.jwks().await.to_string().contains(&kid)
     })

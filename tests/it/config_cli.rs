@@ -64,6 +64,20 @@ fn bad_configuration_exits_2_with_one_line_naming_the_option() {
             vec![],
             "database_url",
         ),
+        // More connections than the open-file limit can hold; timeouts of 0.
+        (
+            vec!["--max-connections", "100000000"],
+            vec![],
+            "max_connections",
+        ),
+        (vec!["--max-connections", "0"], vec![], "max_connections"),
+        (
+            vec!["--header-read-timeout", "0s"],
+            vec![],
+            "header_read_timeout",
+        ),
+        (vec![], vec![("JWTD_IDLE_TIMEOUT", "soon")], "idle_timeout"),
+        (vec!["--shutdown-grace", "10"], vec![], "shutdown_grace"),
     ];
     for (args, env, option) in cases {
         let (code, stderr) = run_bad(&args, &env);

@@ -305,14 +305,22 @@ pub fn hmac_key(kid: &str, secret: &[u8]) -> KeyMaterial {
     }
 }
 
+/// The `kid` in a token's header.
+pub fn kid_of(token: &str) -> String {
+    let (h, _) = jwtd::core::token::decode_unverified(token).unwrap_or_default();
+    h["kid"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Reads a JSON body.
 pub async fn body(r: Response) -> Value {
     r.json().await.unwrap_or_default()
 }
 
-/// Path of the jwtd binary cargo built for these tests.
-pub fn jwtd_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_jwtd")
+/// Path of the jwtd binary the tests run: the one cargo built for them, or
+/// `JWTD_BIN` (a long torture run takes a copy, so rebuilding meanwhile
+/// cannot swap the binary under its restarts; or a release build).
+pub fn jwtd_bin() -> String {
+    std::env::var("JWTD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_jwtd").to_owned())
 }
 
 /// A free loopback port (bound then released).

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use jwtd::core::keys::{Algorithm, KeyMaterial};
 use jwtd::core::revocation::RevocationKind;
-use jwtd::store::{
-    NewSession, RefreshOutcome, RefreshRequest, SessionRevocation, Store, UserRecord,
-};
+use jwtd::store::{NewSession, RefreshOutcome, SessionRevocation, Store, UserRecord};
 use sqlx::PgPool;
 
 use crate::services;
+use crate::store_suite::refresh;
 
 const NOW: i64 = 1_900_000_000;
 
@@ -58,18 +57,6 @@ async fn db() -> Option<Db> {
     Some(Db { store, raw })
 }
 
-fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
-    RefreshRequest {
-        hash: hash.to_vec(),
-        successor_hash: successor.to_vec(),
-        now,
-        successor_expires_at: now + 1000,
-        access_expires_at: now + 900,
-        grace: 10,
-        leeway: 30,
-    }
-}
-
 fn logout(now: i64) -> SessionRevocation {
     SessionRevocation {
         user_id: "u1".into(),
@@ -79,6 +66,22 @@ fn logout(now: i64) -> SessionRevocation {
         now,
         leeway: 30,
     }
+}
+
+/// Runs one statement, with `bind` as `$1` when given, in the test's own
+/// transaction.
+async fn exec(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    sql: &'static str,
+    bind: Option<i64>,
+) {
+    let mut q = sqlx::query(sql);
+    if let Some(v) = bind {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Waits until `n` backends of this database wait on a lock.
@@ -109,15 +112,18 @@ async fn a_logout_waits_for_a_refresh_and_covers_the_token_it_minted() {
     // A refresh in progress: it holds the session row and has raised the
     // session's last access-token expiry.
     let mut refreshing = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT id FROM sessions WHERE id = 's1' FOR UPDATE")
-        .execute(&mut *refreshing)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("UPDATE sessions SET access_expires_at = $1 WHERE id = 's1'")
-        .bind(NOW + 5000)
-        .execute(&mut *refreshing)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    exec(
+        &mut refreshing,
+        "SELECT id FROM sessions WHERE id = 's1' FOR UPDATE",
+        None,
+    )
+    .await;
+    exec(
+        &mut refreshing,
+        "UPDATE sessions SET access_expires_at = $1 WHERE id = 's1'",
+        Some(NOW + 5000),
+    )
+    .await;
     let store = db.store.clone();
     let revoking = tokio::spawn(async move { store.revoke_sessions(&logout(NOW + 1)).await });
     waiting_on_locks(&db.raw, 1).await;
@@ -143,16 +149,18 @@ async fn a_refresh_waits_for_a_logout_and_then_fails() {
     let Some(db) = db().await else { return };
     // A logout in progress: log lock, then the session row, revoked.
     let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(LOG_LOCK)
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = 's1'")
-        .bind(NOW + 1)
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    exec(
+        &mut logging_out,
+        "SELECT pg_advisory_xact_lock($1)",
+        Some(LOG_LOCK),
+    )
+    .await;
+    exec(
+        &mut logging_out,
+        "UPDATE sessions SET revoked_at = $1 WHERE id = 's1'",
+        Some(NOW + 1),
+    )
+    .await;
     let store = db.store.clone();
     let refreshing =
         tokio::spawn(async move { store.refresh(&refresh(b"h0", b"h1", NOW + 1)).await });
@@ -177,29 +185,30 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
     // A global logout that has taken the log lock and is about to lock the
     // user's session rows.
     let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(LOG_LOCK)
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    exec(
+        &mut logging_out,
+        "SELECT pg_advisory_xact_lock($1)",
+        Some(LOG_LOCK),
+    )
+    .await;
     let store = db.store.clone();
     let theft = tokio::spawn(async move { store.refresh(&refresh(b"h0", b"h9", NOW + 100)).await });
     waiting_on_locks(&db.raw, 1).await;
     // Holding row locks while waiting for the log lock would deadlock here
     // (PostgreSQL would abort one side after deadlock_timeout).
-    sqlx::query("SET LOCAL lock_timeout = '5s'")
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT id FROM sessions WHERE user_id = 'u1' FOR UPDATE")
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("the logout could not lock the sessions: {e}"));
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = 'u1'")
-        .bind(NOW + 100)
-        .execute(&mut *logging_out)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    exec(&mut logging_out, "SET LOCAL lock_timeout = '5s'", None).await;
+    exec(
+        &mut logging_out,
+        "SELECT id FROM sessions WHERE user_id = 'u1' FOR UPDATE",
+        None,
+    )
+    .await;
+    exec(
+        &mut logging_out,
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = 'u1'",
+        Some(NOW + 100),
+    )
+    .await;
     logging_out.commit().await.unwrap_or_else(|e| panic!("{e}"));
     let outcome = theft
         .await
@@ -219,10 +228,12 @@ async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     // Hold the active key's row, so both rotations reach it before either
     // can retire it.
     let mut holding = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("SELECT kid FROM signing_keys WHERE retired_at IS NULL FOR UPDATE")
-        .execute(&mut *holding)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    exec(
+        &mut holding,
+        "SELECT kid FROM signing_keys WHERE retired_at IS NULL FOR UPDATE",
+        None,
+    )
+    .await;
     let rotations: Vec<_> = (0..2)
         .map(|_| {
             let store = db.store.clone();

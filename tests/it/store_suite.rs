@@ -33,7 +33,8 @@ fn session(id: &str, user_id: &str, hash: &[u8]) -> NewSession {
     }
 }
 
-fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
+/// A refresh of `hash` into `successor` at `now` (grace 10 s, leeway 30 s).
+pub fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
     RefreshRequest {
         hash: hash.to_vec(),
         successor_hash: successor.to_vec(),

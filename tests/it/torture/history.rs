@@ -139,19 +139,29 @@ fn covers(target: &Target, t: &TokenInfo, revocation_start: u64) -> bool {
 /// another instance or the CLI made it), restarts included; and none for
 /// an expired token.
 fn accepted_after_revocation(events: &[Event], bounds: Bounds, bad: &mut Vec<String>) {
-    let revocations: Vec<(&str, &Target, Option<usize>, u64, u64)> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Revoked {
-                what,
-                target,
-                instance,
-                start,
-                end,
-            } => Some((*what, target, *instance, *start, *end)),
-            _ => None,
-        })
-        .collect();
+    type Rev<'a> = (&'a str, &'a Target, Option<usize>, u64, u64);
+    // Indexed by what each revocation names, so a long run's hundreds of
+    // thousands of answers are each checked against a handful, not all.
+    let mut by_name: HashMap<&str, Vec<Rev<'_>>> = HashMap::new();
+    for e in events {
+        if let Event::Revoked {
+            what,
+            target,
+            instance,
+            start,
+            end,
+        } = e
+        {
+            let name = match target {
+                Target::Token(v) | Target::Session(v) | Target::Key(v) => v.as_str(),
+                Target::UserSessions { sub, .. } => sub.as_str(),
+            };
+            by_name
+                .entry(name)
+                .or_default()
+                .push((*what, target, *instance, *start, *end));
+        }
+    }
     for e in events {
         let Event::Protected {
             token,
@@ -171,7 +181,12 @@ fn accepted_after_revocation(events: &[Event], bounds: Bounds, bad: &mut Vec<Str
                 token.jti
             ));
         }
-        for (what, target, by, r_start, r_end) in &revocations {
+        let names = [&token.jti, &token.sid, &token.sub, &token.kid];
+        let candidates = names
+            .iter()
+            .filter_map(|n| by_name.get(n.as_str()))
+            .flatten();
+        for (what, target, by, r_start, r_end) in candidates {
             let allowed = if *by == Some(*instance) {
                 *r_end
             } else {

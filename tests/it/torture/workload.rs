@@ -268,15 +268,23 @@ impl<'w> Client<'w> {
         }
     }
 
-    async fn login(&mut self) {
+    /// Logs one of this client's users in with `password` on a random
+    /// instance: the user and the answer.
+    async fn try_login(&mut self, password: &str) -> (String, Option<(StatusCode, Value)>) {
         let user = self.users[self.rng.below(self.users.len())].clone();
         let i = self.instance();
         let req = self
             .world
             .http
             .post(self.world.url(i, "/login"))
-            .json(&json!({"username": user, "password": PASSWORD}));
-        let Some((StatusCode::OK, body)) = self.world.send(i, "login", req).await else {
+            .json(&json!({"username": user, "password": password}));
+        let answer = self.world.send(i, "login", req).await;
+        (user, answer)
+    }
+
+    async fn login(&mut self) {
+        let (user, answer) = self.try_login(PASSWORD).await;
+        let Some((StatusCode::OK, body)) = answer else {
             return;
         };
         let created = self.world.ms();
@@ -303,13 +311,32 @@ impl<'w> Client<'w> {
         self.rng.below(self.sessions.len())
     }
 
-    async fn use_own_token(&mut self) {
+    /// A random session of this client, a random instance, and the
+    /// session's current access token.
+    fn pick(&mut self) -> (usize, usize, String, TokenInfo) {
         let k = self.pick_session();
         let i = self.instance();
-        let (raw, info) = (
+        (
+            k,
+            i,
             self.sessions[k].access.clone(),
             self.sessions[k].info.clone(),
-        );
+        )
+    }
+
+    /// Records a revocation acknowledged now, by instance `i` (or the CLI).
+    fn acknowledged(&self, what: &'static str, target: Target, i: Option<usize>, start: u64) {
+        self.world.record(Event::Revoked {
+            what,
+            target,
+            instance: i,
+            start,
+            end: self.world.ms(),
+        });
+    }
+
+    async fn use_own_token(&mut self) {
+        let (_, i, raw, info) = self.pick();
         self.world.probe(i, &raw, &info).await;
     }
 
@@ -425,13 +452,7 @@ impl<'w> Client<'w> {
                 "a retired refresh token of session {sid} was accepted"
             ))),
             Some((StatusCode::UNAUTHORIZED, _)) => {
-                self.world.record(Event::Revoked {
-                    what: "stolen refresh token",
-                    target: Target::Session(sid),
-                    instance: Some(i),
-                    start,
-                    end: self.world.ms(),
-                });
+                self.acknowledged("stolen refresh token", Target::Session(sid), Some(i), start);
                 self.sessions.swap_remove(k);
             }
             _ => {}
@@ -439,14 +460,7 @@ impl<'w> Client<'w> {
     }
 
     async fn wrong_password(&mut self) {
-        let user = self.users[self.rng.below(self.users.len())].clone();
-        let i = self.instance();
-        let req = self
-            .world
-            .http
-            .post(self.world.url(i, "/login"))
-            .json(&json!({"username": user, "password": "not-the-password"}));
-        self.world.send(i, "login", req).await;
+        self.try_login("not-the-password").await;
     }
 
     /// A dozen guesses at once for a besieged user, over every instance.
@@ -475,12 +489,7 @@ impl<'w> Client<'w> {
     }
 
     async fn logout(&mut self, scope: &str) {
-        let k = self.pick_session();
-        let i = self.instance();
-        let (raw, info) = (
-            self.sessions[k].access.clone(),
-            self.sessions[k].info.clone(),
-        );
+        let (k, i, raw, info) = self.pick();
         let start = self.world.ms();
         let req = self
             .world
@@ -507,13 +516,7 @@ impl<'w> Client<'w> {
                 except: None,
             },
         };
-        self.world.record(Event::Revoked {
-            what: "logout",
-            target,
-            instance: Some(i),
-            start,
-            end: self.world.ms(),
-        });
+        self.acknowledged("logout", target, Some(i), start);
         let user = self.sessions[k].user.clone();
         let keep = info.sid;
         self.sessions.retain(|s| match scope {
@@ -524,12 +527,7 @@ impl<'w> Client<'w> {
     }
 
     async fn oauth_revoke(&mut self) {
-        let k = self.pick_session();
-        let i = self.instance();
-        let (raw, info) = (
-            self.sessions[k].access.clone(),
-            self.sessions[k].info.clone(),
-        );
+        let (_, i, raw, info) = self.pick();
         let start = self.world.ms();
         let req = self
             .world
@@ -537,13 +535,7 @@ impl<'w> Client<'w> {
             .post(self.world.url(i, "/oauth/revoke"))
             .form(&[("token", raw.as_str())]);
         if let Some((StatusCode::OK, _)) = self.world.send(i, "oauth_revoke", req).await {
-            self.world.record(Event::Revoked {
-                what: "oauth revoke",
-                target: Target::Token(info.jti),
-                instance: Some(i),
-                start,
-                end: self.world.ms(),
-            });
+            self.acknowledged("oauth revoke", Target::Token(info.jti), Some(i), start);
         }
     }
 
@@ -561,13 +553,12 @@ impl<'w> Client<'w> {
             .post(self.world.url(i, &format!("/admin/users/{user}/logout")))
             .bearer_auth(ADMIN_TOKEN);
         if let Some((StatusCode::OK, _)) = self.world.send(i, "admin_logout", req).await {
-            self.world.record(Event::Revoked {
-                what: "admin logout",
-                target: Target::UserSessions { sub, except: None },
-                instance: Some(i),
+            self.acknowledged(
+                "admin logout",
+                Target::UserSessions { sub, except: None },
+                Some(i),
                 start,
-                end: self.world.ms(),
-            });
+            );
             self.sessions.retain(|s| s.user != user);
         }
     }
@@ -587,13 +578,7 @@ impl<'w> Client<'w> {
         };
         let start = self.world.ms();
         if cmd.status().await.is_ok_and(|s| s.success()) {
-            self.world.record(Event::Revoked {
-                what: "cli revoke",
-                target: Target::Session(sid),
-                instance: None,
-                start,
-                end: self.world.ms(),
-            });
+            self.acknowledged("cli revoke", Target::Session(sid), None, start);
             self.sessions.swap_remove(k);
         }
     }
@@ -619,13 +604,7 @@ impl<'w> Client<'w> {
             .post(self.world.url(i, &format!("/admin/keys/{kid}/revoke")))
             .bearer_auth(ADMIN_TOKEN);
         if let Some((StatusCode::OK, _)) = self.world.send(i, "revoke_key", req).await {
-            self.world.record(Event::Revoked {
-                what: "key revoke",
-                target: Target::Key(kid),
-                instance: Some(i),
-                start,
-                end: self.world.ms(),
-            });
+            self.acknowledged("key revoke", Target::Key(kid), Some(i), start);
         }
     }
 }
