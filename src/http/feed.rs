@@ -1,6 +1,13 @@
-//! The revocation feed for other services: `GET /revocations` (live list
-//! with a cursor) and `GET /revocations/stream` (server-sent events, one per
-//! revocation, `id` = cursor, resumable with `Last-Event-ID`).
+//! The revocation feed for other services: `GET /revocations` (the live
+//! snapshot, paged, with the cursor to stream from) and
+//! `GET /revocations/stream` (server-sent events, one per revocation, `id`
+//! = cursor, resumable with `Last-Event-ID`, and a heartbeat carrying the
+//! log head at least once a second).
+//!
+//! Every resume point up to the head stays valid: the log loses a row only
+//! when the row has expired (no token it rejects is valid any more), so a
+//! consumer resuming past a purged row misses nothing that matters, and
+//! `event: reset` is never needed.
 //!
 //! The stream reads the store's ordered revocation log, not an in-memory
 //! channel: resuming from any cursor replays exactly what came after it, so
@@ -17,10 +24,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::Stream;
 use jwtd_core::revocation::Revocation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::admin::Admin;
 use super::error::{ApiError, ErrorBody};
+use super::extract::Query;
 use crate::app::AppState;
 
 /// Routes of this module.
@@ -50,35 +58,124 @@ impl From<Revocation> for Item {
     }
 }
 
-/// `GET /revocations` body.
+/// `GET /revocations` body: one page of the live snapshot.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct List {
+    /// The feed position when the walk began: stream from it once the last
+    /// page is read.
     cursor: String,
     items: Vec<Item>,
+    /// The `after` of the next page; null on the last one.
+    next: Option<String>,
 }
 
-/// Live revocations, and the cursor to stream from.
+/// `GET /revocations` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// A page cursor: the `next` of the previous page.
+    after: Option<String>,
+    /// Items per page, 1–10000 (default 1000).
+    limit: Option<i64>,
+}
+
+/// Default and largest page.
+const DEFAULT_LIMIT: i64 = 1000;
+const MAX_LIMIT: i64 = 10_000;
+
+/// A page cursor: the walk's feed position and the last position returned,
+/// as `HEAD.LAST`. Opaque to clients.
+fn page_cursor(head: i64, last: i64) -> String {
+    format!("{head}.{last}")
+}
+
+fn parse_page_cursor(s: &str, log_head: i64) -> Option<(i64, i64)> {
+    let (head, last) = s.split_once('.')?;
+    let (head, last): (i64, i64) = (head.parse().ok()?, last.parse().ok()?);
+    (0 <= last && last <= head && head <= log_head).then_some((head, last))
+}
+
+/// The live revocations, one page at a time, and the cursor to stream from
+/// afterwards (SPEC §5).
 #[utoipa::path(get, path = "/revocations", tag = "admin", security(("admin" = [])),
-    responses((status = 200, body = List), (status = 401, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<List>, ApiError> {
-    let (live, seq) = state.store.live_revocations(state.clock.now()).await?;
+    params(ListQuery),
+    responses((status = 200, body = List), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<List>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1-{MAX_LIMIT}"
+        )));
+    }
+    let log_head = state.store.log_head().await?;
+    let (head, after) = match q.after.as_deref() {
+        None => (log_head, 0),
+        Some(c) => parse_page_cursor(c, log_head)
+            .ok_or_else(|| ApiError::InvalidRequest("unknown or malformed cursor".into()))?,
+    };
+    // One more than the page, to know whether another follows.
+    let mut rows = state
+        .store
+        .live_page(after, head, state.clock.now(), limit + 1)
+        .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = match rows.last() {
+        Some((last, _)) if more => Some(page_cursor(head, *last)),
+        _ => None,
+    };
     Ok(Json(List {
-        cursor: seq.to_string(),
-        items: live.into_iter().map(Item::from).collect(),
+        cursor: head.to_string(),
+        items: rows.into_iter().map(|(_, r)| Item::from(r)).collect(),
+        next,
     }))
 }
 
 /// How many log rows one store read fetches.
 const PAGE: i64 = 500;
-/// Upper bound on how long a new revocation by another process waits before
-/// a stream notices it (local ones wake streams at once).
-const POLL: Duration = Duration::from_secs(1);
+/// A quiet stream sends a heartbeat this often (SPEC: at least once a
+/// second), so a consumer can bound its staleness.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// Reads the log after `cursor` into `buf`, waiting up to [`HEARTBEAT`]
+/// for something to be logged. `Some(false)`: nothing came (time for a
+/// heartbeat); `None`: the stream ends (shutdown, or a store failure the
+/// consumer recovers from by resuming).
+async fn next_rows(
+    state: &AppState,
+    cursor: i64,
+    buf: &mut VecDeque<(i64, Revocation)>,
+    shutting_down: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<bool> {
+    // Register for wake-ups before reading, so a revocation that lands
+    // between the read and the wait is not slept through.
+    let notified = state.revocation_events.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    match state.store.revocations_since(cursor, PAGE).await {
+        Ok(rows) if !rows.is_empty() => {
+            buf.extend(rows);
+            Some(true)
+        }
+        Ok(_) => tokio::select! {
+            woken = tokio::time::timeout(HEARTBEAT, notified) => Some(woken.is_ok()),
+            _ = shutting_down.changed() => None,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "revocation stream: store read failed");
+            None
+        }
+    }
+}
 
 /// Server-sent events, one per revocation; resumes after `Last-Event-ID`.
 #[utoipa::path(get, path = "/revocations/stream", tag = "admin", security(("admin" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "cursor to resume after")),
-    responses((status = 200, description = "event: revocation, id: cursor, data: Item", content_type = "text/event-stream", body = Item),
-        (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "event: revocation (id: cursor, data: Item), and event: heartbeat (data: {cursor}: the log head) at least once a second", content_type = "text/event-stream", body = Item),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
     _: Admin,
@@ -93,6 +190,11 @@ async fn stream(
             .filter(|n| *n >= 0)
             .ok_or_else(|| ApiError::InvalidRequest("Last-Event-ID is not a cursor".into()))?,
     };
+    if cursor > state.store.log_head().await? {
+        return Err(ApiError::InvalidRequest(
+            "Last-Event-ID is beyond the log head".into(),
+        ));
+    }
     let init = (state, cursor, VecDeque::<(i64, Revocation)>::new());
     // The cursor is the last event delivered; the log is read again only
     // once the buffer is drained, from there.
@@ -112,24 +214,13 @@ async fn stream(
             if *shutting_down.borrow_and_update() {
                 return None;
             }
-            // Register for wake-ups before reading, so a revocation that
-            // lands between the read and the wait is not slept through.
-            let notified = state.revocation_events.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match state.store.revocations_since(cursor, PAGE).await {
-                Ok(rows) if !rows.is_empty() => buf.extend(rows),
-                Ok(_) => {
-                    tokio::select! {
-                        _ = tokio::time::timeout(POLL, notified) => {}
-                        _ = shutting_down.changed() => return None,
-                    }
-                }
-                Err(e) => {
-                    // End the stream; the client resumes from its last id.
-                    tracing::warn!(error = %e, "revocation stream: store read failed");
-                    return None;
-                }
+            if !next_rows(&state, cursor, &mut buf, &mut shutting_down).await? {
+                // Nothing after the cursor for a while: the consumer has the
+                // log up to its head, and is told so.
+                let beat = Event::default()
+                    .event("heartbeat")
+                    .data(format!(r#"{{"cursor":"{cursor}"}}"#));
+                return Some((Ok(beat), (state, cursor, buf)));
             }
         }
     });

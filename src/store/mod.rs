@@ -367,6 +367,25 @@ impl Store {
         dispatch!(self, "live_revocations", s => s.live_revocations(now).await)
     }
 
+    /// The log's head: the position of the last revocation logged (0 for
+    /// an empty log).
+    pub async fn log_head(&self) -> Result<i64, StoreError> {
+        dispatch!(self, "log_head", s => s.log_head().await)
+    }
+
+    /// One page of the revocations logged after `after` and at or before
+    /// `upto` that are still live at `now`, in log order, each with its
+    /// position: at most `limit`.
+    pub async fn live_page(
+        &self,
+        after: i64,
+        upto: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Revocation)>, StoreError> {
+        dispatch!(self, "live_page", s => s.live_page(after, upto, now, limit).await)
+    }
+
     /// Up to `limit` revocations logged after `seq`, in log order, each
     /// with its position.
     pub async fn revocations_since(

@@ -314,6 +314,34 @@ impl $store {
         Ok((n, seq))
     }
 
+    pub(super) async fn log_head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM revocations")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    pub(super) async fn live_page(
+        &self,
+        after: i64,
+        upto: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Revocation)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, value, revoked_at, expires_at, seq FROM revocations
+             WHERE seq > $1 AND seq <= $2 AND expires_at >= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(4)?, revocation_from_row(row)?)))
+            .collect()
+    }
+
     pub(super) async fn revocations_since(
         &self,
         seq: i64,

@@ -149,3 +149,142 @@ async fn list_returns_live_revocations_and_a_cursor() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Pages through `GET /revocations` with `limit`; returns the walk's
+/// cursor and every item's value.
+async fn walk(
+    app: &TestApp,
+    limit: usize,
+    mut between: impl AsyncFnMut(),
+) -> (String, Vec<String>) {
+    let mut after: Option<String> = None;
+    let mut cursor: Option<String> = None;
+    let mut values = Vec::new();
+    loop {
+        let mut path = format!("/revocations?limit={limit}");
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={a}"));
+        }
+        let r = app.admin_get(&path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let page = body(r).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= limit);
+        values.extend(
+            items
+                .iter()
+                .filter_map(|i| i["value"].as_str().map(str::to_owned)),
+        );
+        let this = page["cursor"].as_str().map(str::to_owned);
+        assert!(this.is_some(), "{page}");
+        if cursor.is_some() {
+            assert_eq!(this, cursor, "the cursor changed during the walk");
+        }
+        cursor = this;
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => {
+                assert!(page["next"].is_null(), "{page}");
+                break;
+            }
+        }
+        between().await;
+    }
+    (cursor.unwrap_or_default(), values)
+}
+
+#[tokio::test]
+async fn the_snapshot_pages_and_a_stream_from_its_cursor_misses_nothing() {
+    let app = TestApp::spawn().await;
+    app.register("paged").await;
+    let mut revoked = Vec::new();
+    for _ in 0..5 {
+        let t = app.login("paged").await;
+        app.logout(&t.access, "local").await;
+        revoked.push(t.session);
+    }
+    // Unpaged and paged walks agree.
+    let (_, all) = walk(&app, 10_000, async || {}).await;
+    let (_, paged) = walk(&app, 2, async || {}).await;
+    assert_eq!(all, paged);
+    assert_eq!(all, revoked);
+    // Revocations made during a walk are in the stream from its cursor.
+    let mut during = Vec::new();
+    let (cursor, seen) = walk(&app, 1, async || {
+        let t = app.login("paged").await;
+        app.logout(&t.access, "local").await;
+        during.push(t.session);
+    })
+    .await;
+    let cursor: i64 = cursor.parse().unwrap_or(-1);
+    let mut stream = open_stream(&app, Some(cursor)).await;
+    let events = read_events(&mut stream, during.len(), &mut String::new()).await;
+    let streamed: HashSet<String> = events
+        .iter()
+        .filter_map(|(_, d)| d["value"].as_str().map(str::to_owned))
+        .collect();
+    let seen: HashSet<String> = seen.into_iter().collect();
+    for s in revoked.iter().chain(&during) {
+        assert!(seen.contains(s) || streamed.contains(s), "{s} missed");
+    }
+}
+
+#[tokio::test]
+async fn bad_cursors_and_limits_are_400() {
+    let app = TestApp::spawn().await;
+    let t = app.user("cursors").await;
+    app.logout(&t.access, "local").await;
+    for path in [
+        "/revocations?limit=0",
+        "/revocations?limit=10001",
+        "/revocations?limit=x",
+        "/revocations?after=abc",
+        "/revocations?after=5",
+        "/revocations?after=999.1",
+        "/revocations?after=1.2",
+    ] {
+        let r = app.admin_get(path).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(body(r).await["error"], "invalid_request", "{path}");
+    }
+    let r = app
+        .client
+        .get(format!("{}/revocations/stream", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Last-Event-ID", "999")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "a resume point beyond the head"
+    );
+}
+
+#[tokio::test]
+async fn a_quiet_stream_sends_the_log_head_at_least_once_a_second() {
+    let app = TestApp::spawn().await;
+    let t = app.user("quiet").await;
+    app.logout(&t.access, "local").await;
+    let head = body(app.admin_get("/revocations").await).await["cursor"].clone();
+    let mut stream = open_stream(&app, None).await;
+    let mut text = String::new();
+    let mut beats = 0;
+    while beats < 3 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no heartbeat within 5 s"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("stream ended"));
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        beats = text.matches("event: heartbeat").count();
+    }
+    let data = text
+        .split("event: heartbeat")
+        .nth(1)
+        .and_then(|b| b.lines().find_map(|l| l.strip_prefix("data:")))
+        .unwrap_or_default();
+    let beat: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
+    assert_eq!(beat["cursor"], head, "{text}");
+}

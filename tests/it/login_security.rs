@@ -167,13 +167,15 @@ async fn a_client_that_hangs_up_does_not_free_its_hash_slot_early() {
     // One slot, and a hash that takes a good while.
     let app = TestApp::spawn_with(|c| {
         c.argon2_concurrency = 1;
-        c.password.memory_kib = 128 * 1024;
-        c.password.iterations = 10;
+        c.password.memory_kib = 256 * 1024;
+        c.password.iterations = 6;
     })
     .await;
     app.register("hasty").await;
+    // Gives up well after the hash has started (the server starts it within
+    // milliseconds) and well before it ends (seconds).
     let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(150))
+        .timeout(std::time::Duration::from_millis(1000))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let gave_up = impatient
