@@ -95,9 +95,30 @@ pub enum StartError {
     /// Another option is unusable (configuration: exit 2).
     #[error("invalid configuration: {0}: {1}")]
     Config(&'static str, String),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
+    /// The store failed after it opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing keys could not be loaded or generated.
+    #[error(transparent)]
+    Keys(#[from] keyring::KeyringError),
+    /// The password hasher refused its parameters.
+    #[error(transparent)]
+    Password(#[from] jwtd_core::password::PasswordError),
+}
+
+impl StartError {
+    /// Whether the configuration is at fault (exit 2) rather than the
+    /// environment at run time (exit 1).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(_)
+                | Self::DataDir(_)
+                | Self::Listen(_)
+                | Self::Config(..)
+                | Self::Password(_)
+        )
+    }
 }
 
 impl AppState {
@@ -111,18 +132,10 @@ impl AppState {
             .await
             .map_err(StartError::Database)?;
         let now = clock.now();
-        let ring = keyring::load_or_init(&store, &config, now)
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
-        let stored = store
-            .keys()
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
+        let ring = keyring::load_or_init(&store, &config, now).await?;
+        let stored = store.keys().await?;
         let jwks = keyring::jwks(&stored, now);
-        let fingerprint = store
-            .key_fingerprint()
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
+        let fingerprint = store.key_fingerprint().await?;
         let fanout = match &config.redis_url {
             Some(url) => Some(
                 Fanout::new(url, &config.redis_channel)
@@ -138,15 +151,9 @@ impl AppState {
         });
         let mut init = vec![0u8; 32];
         fill_random(&mut init);
-        let secret = store
-            .secret("refresh_successor_key", init)
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
+        let secret = store.secret("refresh_successor_key", init).await?;
         let mut loader = IndexLoader::default();
-        let (loaded, seq) = store
-            .load_live(now, &mut loader)
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
+        let (loaded, seq) = store.load_live(now, &mut loader).await?;
         let index = loader.index;
         index_revoked_keys(&index, &stored);
         tracing::info!(
@@ -154,8 +161,7 @@ impl AppState {
             skipped = loader.skipped,
             "revocation index loaded"
         );
-        let hasher =
-            PasswordHasher::new(config.password).map_err(|e| StartError::Other(e.to_string()))?;
+        let hasher = PasswordHasher::new(config.password)?;
         let validation = Validation {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -230,17 +236,9 @@ impl AppState {
     /// revocation here or in another process).
     pub async fn reload_keys(&self) -> Result<(), StartError> {
         let now = self.clock.now();
-        let fingerprint = self
-            .store
-            .key_fingerprint()
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
-        let stored = self
-            .store
-            .keys()
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?;
-        let ring = keyring::build(&stored, now).map_err(|e| StartError::Other(e.to_string()))?;
+        let fingerprint = self.store.key_fingerprint().await?;
+        let stored = self.store.keys().await?;
+        let ring = keyring::build(&stored, now)?;
         // Before the ring is swapped: a ring that holds a revoked key must
         // never be visible while the index does not reject that key.
         index_revoked_keys(&self.index, &stored);

@@ -41,8 +41,8 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => 2,
-            Self::Start(StartError::Other(_)) => 1,
-            Self::Start(_) => 2,
+            Self::Start(e) if e.is_configuration() => 2,
+            Self::Start(_) => 1,
             Self::NotValid(_) | Self::Other(_) => 1,
         }
     }

@@ -475,32 +475,6 @@ pub(crate) fn parse_id_chunk(
     Ok(n)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Default)]
-    struct Collect(Vec<(RevocationKind, String, i64)>);
-
-    impl BulkSink for Collect {
-        fn push(&mut self, kind: RevocationKind, value: &str, _: i64, exp: i64) {
-            self.0.push((kind, value.to_owned(), exp));
-        }
-    }
-
-    #[test]
-    fn id_chunks_parse_and_refuse_garbage() {
-        let mut sink = Collect::default();
-        let n = parse_id_chunk(RevocationKind::Token, "abc:2,def:4", &mut sink);
-        assert_eq!(n.ok(), Some(2));
-        assert_eq!(sink.0[1], (RevocationKind::Token, "def".to_owned(), 4));
-        for bad in ["abc", "abc:x", "abc:1,", ""] {
-            let r = parse_id_chunk(RevocationKind::Session, bad, &mut Collect::default());
-            assert!(r.is_err(), "{bad:?}");
-        }
-    }
-}
-
 /// Which sessions to revoke.
 #[derive(Clone, Debug)]
 pub struct SessionRevocation {
@@ -525,4 +499,30 @@ pub struct Revoked {
     pub revocations: Vec<Revocation>,
     /// Live sessions that were ended.
     pub live_sessions: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<(RevocationKind, String, i64)>);
+
+    impl BulkSink for Collect {
+        fn push(&mut self, kind: RevocationKind, value: &str, _: i64, exp: i64) {
+            self.0.push((kind, value.to_owned(), exp));
+        }
+    }
+
+    #[test]
+    fn id_chunks_parse_and_refuse_garbage() {
+        let mut sink = Collect::default();
+        let n = parse_id_chunk(RevocationKind::Token, "abc:2,def:4", &mut sink);
+        assert_eq!(n.ok(), Some(2));
+        assert_eq!(sink.0[1], (RevocationKind::Token, "def".to_owned(), 4));
+        for bad in ["abc", "abc:x", "abc:1,", ""] {
+            let r = parse_id_chunk(RevocationKind::Session, bad, &mut Collect::default());
+            assert!(r.is_err(), "{bad:?}");
+        }
+    }
 }

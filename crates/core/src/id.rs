@@ -10,6 +10,14 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Id128(pub [u8; 16]);
 
+/// Writes the 16 bytes whole: the revocation index's hasher takes 8 of
+/// them as the hash (they are uniformly random already).
+impl std::hash::Hash for Id128 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
 impl Id128 {
     /// A fresh random identifier (128 bits from the OS CSPRNG).
     pub fn random() -> Self {

@@ -382,12 +382,6 @@ impl Hasher for IdHasher {
     fn write_usize(&mut self, _len: usize) {}
 }
 
-impl Hash for Id128 {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
