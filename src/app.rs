@@ -252,26 +252,21 @@ impl AppState {
     }
 
     /// Whether `kid` is a stored key this instance had not loaded yet; if
-    /// so, the ring is reloaded (and answers for it from now on).
-    pub async fn learn_key(&self, kid: &str) -> bool {
+    /// so, the ring is reloaded (and answers for it from now on). An error
+    /// when the store cannot tell.
+    pub async fn learn_key(&self, kid: &str) -> Result<bool, StoreError> {
         if self.keys.load().get(kid).is_some() {
-            return true;
+            return Ok(true);
         }
-        let stored = match self.store.keys().await {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(error = %e, "key lookup for an unknown kid failed");
-                return false;
-            }
-        };
+        let stored = self.store.keys().await?;
         if !stored.iter().any(|k| k.material.kid == kid) {
-            return false;
+            return Ok(false);
         }
-        if let Err(e) = self.reload_keys().await {
-            tracing::warn!(error = %e, "key reload failed");
-            return false;
+        match self.reload_keys().await {
+            Ok(()) => Ok(true),
+            Err(StartError::Store(e)) => Err(e),
+            Err(e) => Err(StoreError::Corrupt(e.to_string())),
         }
-        true
     }
 
     /// Reads revocations other processes logged (e.g. the CLI) since the

@@ -54,23 +54,25 @@ pub fn authenticate(
 /// this instance does not know yet may be a key another instance (or the
 /// CLI) has just created, so the store is asked before the token is called
 /// unknown. Answering "unknown" there would acknowledge a revocation that
-/// revoked nothing while the token works moments later. Not for protected
-/// requests: their path never touches the store.
+/// revoked nothing while the token works moments later; for the same
+/// reason, a store that cannot be asked is `Err(Unavailable)` (503), never
+/// "unknown". Not for protected requests: their path never touches the
+/// store.
 pub async fn authenticate_with_current_keys(
     state: &AppState,
     token: &str,
     expiry: Expiry,
-) -> Result<Arc<VerifiedToken>, Rejection> {
+) -> Result<Result<Arc<VerifiedToken>, Rejection>, ApiError> {
     match authenticate(state, token, expiry) {
         Err(Rejection::Invalid(TokenError::UnknownKey)) => {
             let kid = token::decode_unverified(token)
                 .and_then(|(h, _)| h["kid"].as_str().map(str::to_owned));
             match kid {
-                Some(kid) if state.learn_key(&kid).await => authenticate(state, token, expiry),
-                _ => Err(Rejection::Invalid(TokenError::UnknownKey)),
+                Some(kid) if state.learn_key(&kid).await? => Ok(authenticate(state, token, expiry)),
+                _ => Ok(Err(Rejection::Invalid(TokenError::UnknownKey))),
             }
         }
-        other => other,
+        other => Ok(other),
     }
 }
 

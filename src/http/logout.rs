@@ -89,7 +89,7 @@ async fn logout(
     let Some(raw) = from_header.or(body.token.as_deref()) else {
         return Err(ApiError::Unauthorized);
     };
-    let t = match authenticate_with_current_keys(&state, raw, Expiry::Ignore).await {
+    let t = match authenticate_with_current_keys(&state, raw, Expiry::Ignore).await? {
         Ok(t) => t,
         Err(Rejection::Revoked(_)) => {
             return Ok(AxumJson(LogoutResponse {

@@ -53,7 +53,7 @@ async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     let token = required(form)?;
     let now = state.clock.now();
-    match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await {
+    match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? {
         Ok(t) => {
             let r = revoke::token(&state.store, &state.config, &t, now).await?;
             state.committed(std::slice::from_ref(&r)).await;
@@ -96,7 +96,7 @@ async fn introspect(
     if state.is_stale() {
         return Err(ApiError::Unavailable);
     }
-    let Ok(t) = authenticate_with_current_keys(&state, &token, Expiry::Enforce).await else {
+    let Ok(t) = authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? else {
         return Ok(Json(json!({"active": false})));
     };
     let c = &t.claims;

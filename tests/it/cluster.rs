@@ -343,3 +343,52 @@ async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it()
         "the revocation never reached the other instance"
     );
 }
+
+#[tokio::test]
+async fn a_revocation_that_cannot_reach_the_store_is_503_even_for_an_unknown_key() {
+    let Some(db) = setup().await else { return };
+    let proxy =
+        CuttableProxy::start("127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"))).await;
+    let a = cluster(1, &db, services::REDIS, |_| {}).await;
+    let d = cluster(
+        1,
+        &db.replace("127.0.0.1:5432", &proxy.addr.to_string()),
+        services::REDIS,
+        |_| {},
+    )
+    .await;
+    let (a, d) = (&a[0], &d[0]);
+    // D loses the store, then A rotates to a key D has never seen.
+    proxy.cut();
+    assert_eq!(
+        a.admin_post("/admin/keys/rotate").await.status(),
+        StatusCode::OK
+    );
+    let t = a.user("unreachable").await;
+    for (path, form) in [
+        ("/oauth/revoke", vec![("token", t.access.as_str())]),
+        ("/logout", vec![]),
+    ] {
+        let r = if form.is_empty() {
+            d.client
+                .post(format!("{}{path}", d.url))
+                .bearer_auth(&t.access)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            d.post_form(path, None, &form).await
+        };
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path} acknowledged what it could not check"
+        );
+    }
+    proxy.restore();
+    assert_eq!(
+        a.protected(&t.access).await,
+        StatusCode::OK,
+        "nothing was revoked"
+    );
+}
