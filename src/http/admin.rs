@@ -120,9 +120,9 @@ async fn revoke_key(
     if !new {
         // Revoked before, maybe through another instance whose event has
         // not arrived here yet: this answer acknowledges it, so this
-        // instance enforces it before answering (nothing new is counted or
-        // published).
-        state.apply(std::slice::from_ref(&revocation));
+        // instance enforces it before answering. The key reload does that
+        // (it indexes every stored revoked key); nothing new is counted or
+        // published.
         state
             .reload_keys()
             .await

@@ -337,9 +337,7 @@ impl $store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(4)?, revocation_from_row(row)?)))
-            .collect()
+        rows.iter().map(positioned_from_row).collect()
     }
 
     pub(super) async fn revocations_since(
@@ -355,9 +353,7 @@ impl $store {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(4)?, revocation_from_row(row)?)))
-            .collect()
+        rows.iter().map(positioned_from_row).collect()
     }
 
     pub(super) async fn revoke_key(
@@ -831,6 +827,11 @@ fn session_from_row(r: &$row) -> Result<SessionRecord, StoreError> {
 fn parse_kind(kind: &str) -> Result<RevocationKind, StoreError> {
     kind.parse()
         .map_err(|_| StoreError::Corrupt(format!("revocation kind {kind:?}")))
+}
+
+/// A log row selected with its `seq` fifth: the revocation and its position.
+fn positioned_from_row(r: &$row) -> Result<(i64, Revocation), StoreError> {
+    Ok((r.try_get(4)?, revocation_from_row(r)?))
 }
 
 fn revocation_from_row(r: &$row) -> Result<Revocation, StoreError> {

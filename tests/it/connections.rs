@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::{ADMIN_TOKEN, Binary, PASSWORD, TestApp, post_value};
+use crate::helpers::{ADMIN_TOKEN, Binary, PASSWORD, TestApp, post_value, server_args};
 
 fn addr(app_url: &str) -> String {
     app_url.trim_start_matches("http://").to_owned()
@@ -156,25 +156,17 @@ async fn exit_code(server: &mut Binary, limit: Duration) -> Option<i32> {
     }
 }
 
-fn serve_args(dir: &std::path::Path) -> Vec<String> {
-    [
-        "--data-dir",
-        &dir.display().to_string(),
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--argon2-memory-kib",
-        "1024",
-        "--argon2-iterations",
-        "1",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+/// A server on `dir` whose password hash costs `argon2` (KiB, passes).
+fn serve_args(dir: &std::path::Path, argon2: [&str; 2]) -> Vec<String> {
+    let mut args = vec!["--data-dir".to_owned(), dir.display().to_string()];
+    args.extend(server_args(argon2[0], argon2[1]));
+    args
 }
 
 #[tokio::test]
 async fn sigterm_ends_feed_streams_and_exits_at_once() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let args = serve_args(dir.path());
+    let args = serve_args(dir.path(), ["1024", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Binary::start(&args, &[], Stdio::null()).await;
     let client = reqwest::Client::new();
@@ -203,9 +195,7 @@ async fn sigterm_lets_a_request_in_flight_finish_within_the_grace() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // A login whose password hash takes a good second: in flight when
     // SIGTERM arrives.
-    let mut args = serve_args(dir.path());
-    args.truncate(4);
-    args.extend(["--argon2-memory-kib", "262144", "--argon2-iterations", "6"].map(str::to_owned));
+    let args = serve_args(dir.path(), ["262144", "6"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Binary::start(&args, &[], Stdio::null()).await;
     let client = reqwest::Client::new();
@@ -244,19 +234,8 @@ async fn sigterm_lets_a_request_in_flight_finish_within_the_grace() {
 #[tokio::test]
 async fn past_the_grace_requests_are_cut_off_and_logged() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut args = serve_args(dir.path());
-    args.truncate(4);
-    args.extend(
-        [
-            "--argon2-memory-kib",
-            "262144",
-            "--argon2-iterations",
-            "12",
-            "--shutdown-grace",
-            "100ms",
-        ]
-        .map(str::to_owned),
-    );
+    let mut args = serve_args(dir.path(), ["262144", "12"]);
+    args.extend(["--shutdown-grace", "100ms"].map(str::to_owned));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Binary::start(&args, &[], Stdio::piped()).await;
     let client = reqwest::Client::new();

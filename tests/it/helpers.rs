@@ -305,6 +305,23 @@ pub fn hmac_key(kid: &str, secret: &[u8]) -> KeyMaterial {
     }
 }
 
+/// `jwtd serve` options every test server of the real binary shares: the
+/// test issuer and admin token, and argon2 at the given cost.
+pub fn server_args(argon2_memory_kib: &str, argon2_iterations: &str) -> Vec<String> {
+    [
+        "--issuer",
+        ISSUER,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--argon2-memory-kib",
+        argon2_memory_kib,
+        "--argon2-iterations",
+        argon2_iterations,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// The `kid` in a token's header.
 pub fn kid_of(token: &str) -> String {
     let (h, _) = jwtd::core::token::decode_unverified(token).unwrap_or_default();

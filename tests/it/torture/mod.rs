@@ -30,7 +30,7 @@ use history::{Bounds, Event};
 use nodes::Node;
 use workload::{CliTarget, Client, Rng, World};
 
-use crate::helpers::{ADMIN_TOKEN, ISSUER, PASSWORD};
+use crate::helpers::{PASSWORD, server_args};
 use crate::services::{self, CuttableProxy, PrivateRedis};
 
 /// Clients running at once.
@@ -64,28 +64,23 @@ fn settings(default_run: Duration) -> (Duration, u64) {
 /// happen during the run), one login-failure window for the whole run.
 fn common_args(run: Duration) -> Vec<String> {
     let window = (run * 2).max(Duration::from_secs(900)).as_secs();
-    [
-        "--issuer",
-        ISSUER,
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--argon2-memory-kib",
-        "1024",
-        "--argon2-iterations",
-        "1",
-        "--access-ttl",
-        "10s",
-        "--leeway",
-        "2s",
-        "--purge-interval",
-        "1s",
-        "--login-max-failures",
-        "5",
-        "--login-failure-window",
-        &format!("{window}s"),
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    let mut args = server_args("1024", "1");
+    args.extend(
+        [
+            "--access-ttl",
+            "10s",
+            "--leeway",
+            "2s",
+            "--purge-interval",
+            "1s",
+            "--login-max-failures",
+            "5",
+            "--login-failure-window",
+            &format!("{window}s"),
+        ]
+        .map(str::to_owned),
+    );
+    args
 }
 
 /// What a fault injector can act on.
