@@ -71,9 +71,9 @@ async fn propagation(db: &str) {
     for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut config = Config::for_data_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        config.database_url = db.to_owned();
-        config.redis_url = Some("redis://127.0.0.1:6379".into());
-        config.redis_channel = channel.clone();
+        config.database_url = db.into();
+        config.serve.redis_url = Some("redis://127.0.0.1:6379".into());
+        config.serve.redis_channel = channel.clone();
         config.issuer = "http://bench".into();
         let app = App::build(config, Clock::system())
             .await

@@ -125,10 +125,10 @@ impl AppState {
     /// Opens the store, loads keys and live revocations, builds the state.
     pub async fn new(config: Config, clock: Clock) -> Result<Self, StartError> {
         crate::telemetry::recorder();
-        if config.database_url.starts_with("sqlite:") {
+        if config.database_url.is_sqlite() {
             create_private_dir(&config.data_dir).map_err(StartError::DataDir)?;
         }
-        let store = Store::open(&config.database_url)
+        let store = Store::open(config.database_url.as_str())
             .await
             .map_err(StartError::Database)?;
         let now = clock.now();
@@ -136,15 +136,15 @@ impl AppState {
         let stored = store.keys().await?;
         let jwks = keyring::jwks(&stored, now);
         let fingerprint = store.key_fingerprint().await?;
-        let fanout = match &config.redis_url {
+        let fanout = match &config.serve.redis_url {
             Some(url) => Some(
-                Fanout::new(url, &config.redis_channel)
+                Fanout::new(url.as_str(), &config.serve.redis_channel)
                     .map_err(|e| StartError::Config("redis_url", e.to_string()))?,
             ),
             None => None,
         };
-        let admin_token_hash = config.admin_token.as_ref().map(|t| {
-            let d = digest::digest(&digest::SHA256, t.as_bytes());
+        let admin_token_hash = config.serve.admin_token.as_ref().map(|t| {
+            let d = digest::digest(&digest::SHA256, t.expose().as_bytes());
             let mut h = [0u8; 32];
             h.copy_from_slice(d.as_ref());
             h
@@ -164,7 +164,7 @@ impl AppState {
         let hasher = PasswordHasher::new(config.password)?;
         let validation = Validation {
             issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
+            audience: config.serve.audience.clone(),
             leeway: config.leeway_secs(),
         };
         Ok(Self(Arc::new(Inner {
@@ -212,7 +212,7 @@ impl AppState {
     /// older than `max_staleness` (cluster mode only: an embedded server is
     /// the only writer that matters and applies its own commits at once).
     pub fn is_stale(&self) -> bool {
-        self.store.is_shared() && self.staleness_ms() > millis(self.config.max_staleness)
+        self.store.is_shared() && self.staleness_ms() > millis(self.config.serve.max_staleness)
     }
 
     /// How far behind the shared log this instance's view may be, in ms.
@@ -379,7 +379,7 @@ pub struct App {
 impl App {
     /// Builds the state and binds the listener (port 0 picks a free port).
     pub async fn build(config: Config, clock: Clock) -> Result<Self, StartError> {
-        let listen = config.listen;
+        let listen = config.serve.listen;
         let state = AppState::new(config, clock).await?;
         let listener = TcpListener::bind(listen)
             .await
@@ -401,7 +401,14 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = sweeper::spawn(self.state.clone(), stop_rx.clone());
-        if let Some(url) = self.state.config.redis_url.clone() {
+        if let Some(url) = self
+            .state
+            .config
+            .serve
+            .redis_url
+            .as_ref()
+            .map(|u| u.as_str().to_owned())
+        {
             tasks.push(crate::fanout::spawn_subscriber(
                 self.state.clone(),
                 url,

@@ -139,7 +139,7 @@ pub fn spawn_subscriber(
 async fn subscribe_once(state: &AppState, url: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&state.config.redis_channel).await?;
+    pubsub.subscribe(&state.config.serve.redis_channel).await?;
     tracing::info!("subscribed to revocation fan-out");
     // Anything published while we were not listening is in the log.
     if let Err(e) = state.catch_up().await {

@@ -31,9 +31,9 @@ pub async fn load_or_init(
     let keys = store.keys().await?;
     let active_ok = keys
         .iter()
-        .any(|k| k.is_active() && k.material.alg == config.algorithm);
+        .any(|k| k.is_active() && k.material.alg == config.serve.algorithm);
     if !active_ok {
-        let material = generate(config.algorithm).await?;
+        let material = generate(config.serve.algorithm).await?;
         let verify_until = now + config.access_ttl_secs() + config.leeway_secs();
         store.rotate_key(&material, now, verify_until, true).await?;
     }
@@ -42,7 +42,7 @@ pub async fn load_or_init(
 
 /// Generates a new active key of the configured algorithm.
 pub async fn rotate(store: &Store, config: &Config, now: i64) -> Result<String, KeyringError> {
-    let material = generate(config.algorithm).await?;
+    let material = generate(config.serve.algorithm).await?;
     let verify_until = now + config.access_ttl_secs() + config.leeway_secs();
     store
         .rotate_key(&material, now, verify_until, false)

@@ -2,10 +2,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use jwtd::config::LoadError;
 
 fn main() -> ExitCode {
-    let cli = jwtd::cli::Cli::parse();
+    let (command, config) = match jwtd::config::load(std::env::args_os()) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(LoadError::Config(e)) => {
+            eprintln!("jwtd: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -16,7 +23,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(jwtd::commands::run(cli));
+    let result = runtime.block_on(jwtd::commands::run(command, config));
     // A password hash still running on the blocking pool (its request was
     // cut off at the end of `shutdown_grace`) must not hold the exit: a
     // plain drop of the runtime would wait for it.

@@ -62,10 +62,10 @@ impl Limits {
     /// The limits a configuration sets.
     pub fn of(config: &Config) -> Self {
         Self {
-            header_read_timeout: config.header_read_timeout,
-            idle_timeout: config.idle_timeout,
+            header_read_timeout: config.serve.header_read_timeout,
+            idle_timeout: config.serve.idle_timeout,
             max_connections: config.max_connections,
-            shutdown_grace: config.shutdown_grace,
+            shutdown_grace: config.serve.shutdown_grace,
         }
     }
 }

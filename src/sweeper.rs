@@ -20,8 +20,8 @@ const CATCH_UP_EVERY: Duration = Duration::from_millis(100);
 
 /// The embedded store is polled at least this often even when its files
 /// look unchanged, in case a file system keeps coarse modification times.
-/// (Polling every 100 ms unconditionally meant twenty queries a second
-/// through the driver, on the cores that serve requests, to find nothing.)
+/// Between those polls the stamp stands in for two queries through the
+/// driver, which would run on the cores that serve requests.
 const FULL_POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// How often recorded latency samples are folded into histogram buckets.
@@ -34,7 +34,7 @@ const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let purge = {
         let state = state.clone();
-        let every = state.config.purge_interval;
+        let every = state.config.serve.purge_interval;
         every_until_stopped(every, stop.clone(), move || {
             let state = state.clone();
             async move {
@@ -45,7 +45,8 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
     // In cluster mode the poll is what bounds staleness (Redis is only the
     // fast path), so it runs several times per `max_staleness`.
     let period = if state.store.is_shared() {
-        (state.config.max_staleness / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+        (state.config.serve.max_staleness / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
     } else {
         CATCH_UP_EVERY
     };
@@ -101,7 +102,7 @@ impl<S: PartialEq> ChangeWatch<S> {
 pub async fn purge_once(state: &AppState) {
     let now = state.clock.now();
     let dropped = state.index.sweep(now);
-    let window = crate::config::secs(state.config.login_failure_window);
+    let window = crate::config::secs(state.config.serve.login_failure_window);
     let purged = state
         .store
         .purge(now, state.config.leeway_secs(), now - window)

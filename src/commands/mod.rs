@@ -14,7 +14,7 @@ use jwtd_core::keys::KeyRing;
 use jwtd_core::token::Validation;
 
 use crate::app::{App, StartError, create_private_dir};
-use crate::cli::{Cli, Command, CommonArgs, ServeArgs};
+use crate::cli::Command;
 use crate::config::{Config, ConfigError};
 use crate::keyring;
 use crate::store::Store;
@@ -59,15 +59,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    async fn open(common: &CommonArgs) -> Result<Self, CommandError> {
-        let serve = ServeArgs::from_env()
-            .map_err(|e| ConfigError::new("environment", e.kind().to_string()))?;
-        let config = Config::load(common, &serve)?;
-        if config.database_url.starts_with("sqlite:") {
+    async fn open(config: Config) -> Result<Self, CommandError> {
+        if config.database_url.is_sqlite() {
             create_private_dir(&config.data_dir)
                 .map_err(|e| CommandError::Start(StartError::DataDir(e)))?;
         }
-        let store = Store::open(&config.database_url)
+        let store = Store::open(config.database_url.as_str())
             .await
             .map_err(|e| CommandError::Start(StartError::Database(e)))?;
         Ok(Self {
@@ -86,28 +83,28 @@ impl Ctx {
         let ring = keyring::build(&keys, self.now).map_err(|e| anyhow::anyhow!(e))?;
         let validation = Validation {
             issuer: self.config.issuer.clone(),
-            audience: self.config.audience.clone(),
+            audience: self.config.serve.audience.clone(),
             leeway: self.config.leeway_secs(),
         };
         Ok((ring, validation))
     }
 }
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<(), CommandError> {
-    match cli.command {
-        Command::Serve(args) => serve(&cli.common, &args).await,
-        Command::User(cmd) => user::run(&Ctx::open(&cli.common).await?, cmd).await,
-        Command::Revoke(args) => revoke::run(&Ctx::open(&cli.common).await?, args).await,
-        Command::Inspect { token } => inspect::run(&Ctx::open(&cli.common).await?, &token).await,
-        Command::Keys(cmd) => keys::run(&Ctx::open(&cli.common).await?, cmd).await,
-        Command::Purge => purge(&Ctx::open(&cli.common).await?).await,
+/// Runs a parsed command with its configuration ([`crate::config::load`]).
+pub async fn run(command: Command, config: Config) -> Result<(), CommandError> {
+    match command {
+        // The serve options are already in `config`.
+        Command::Serve(_) => serve(config).await,
+        Command::User(cmd) => user::run(&Ctx::open(config).await?, cmd).await,
+        Command::Revoke(args) => revoke::run(&Ctx::open(config).await?, args).await,
+        Command::Inspect { token } => inspect::run(&Ctx::open(config).await?, &token).await,
+        Command::Keys(cmd) => keys::run(&Ctx::open(config).await?, cmd).await,
+        Command::Purge => purge(&Ctx::open(config).await?).await,
     }
 }
 
-async fn serve(common: &CommonArgs, args: &ServeArgs) -> Result<(), CommandError> {
-    let config = Config::load(common, args)?;
-    crate::telemetry::init(config.log_format);
+async fn serve(config: Config) -> Result<(), CommandError> {
+    crate::telemetry::init(config.serve.log_format);
     let app = App::build(config, Clock::system())
         .await
         .map_err(CommandError::Start)?;
@@ -116,7 +113,7 @@ async fn serve(common: &CommonArgs, args: &ServeArgs) -> Result<(), CommandError
 }
 
 async fn purge(ctx: &Ctx) -> Result<(), CommandError> {
-    let window = crate::config::secs(ctx.config.login_failure_window);
+    let window = crate::config::secs(ctx.config.serve.login_failure_window);
     let report = ctx
         .store
         .purge(ctx.now, ctx.config.leeway_secs(), ctx.now - window)

@@ -108,7 +108,9 @@ impl From<StoreError> for ApiError {
         tracing::error!(error = %e, "store error");
         match e {
             StoreError::Unavailable(_) => Self::Unavailable,
-            StoreError::Conflict | StoreError::Corrupt(_) => Self::Internal,
+            StoreError::Conflict | StoreError::Corrupt(_) | StoreError::Migration(_) => {
+                Self::Internal
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "grant_types_supported": ["refresh_token"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
-        "access_token_signing_alg_values_supported": [state.config.algorithm.as_str()],
+        "access_token_signing_alg_values_supported": [state.config.serve.algorithm.as_str()],
     }))
 }
 

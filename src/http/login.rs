@@ -69,7 +69,7 @@ async fn register(
     State(state): State<AppState>,
     Json(c): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !state.config.open_registration {
+    if !state.config.serve.open_registration {
         return Err(ApiError::RegistrationDisabled);
     }
     check_username(&c.username)
@@ -160,8 +160,8 @@ async fn login(
     }
     let ip = peer.ip().to_string();
     let now = state.clock.now();
-    let window = crate::config::secs(state.config.login_failure_window);
-    let max = state.config.login_max_failures;
+    let window = crate::config::secs(state.config.serve.login_failure_window);
+    let max = state.config.serve.login_max_failures;
     // Reserved before the hash runs: reading the count first and writing it
     // after the check let every request of a burst see a count below the
     // limit.
@@ -240,7 +240,7 @@ async fn refresh(
             now,
             successor_expires_at: now + state.config.refresh_ttl_secs(),
             access_expires_at: access_exp,
-            grace: crate::config::secs(state.config.refresh_reuse_grace),
+            grace: crate::config::secs(state.config.serve.refresh_reuse_grace),
             leeway: state.config.leeway_secs(),
         })
         .await?;
@@ -275,7 +275,7 @@ pub fn issue_access(
     let claims = AccessClaims {
         iss: state.config.issuer.clone(),
         sub: user.id.clone(),
-        aud: state.config.audience.clone(),
+        aud: state.config.serve.audience.clone(),
         iat: now,
         nbf: now,
         exp,

@@ -6,8 +6,8 @@
 //! Every mutating method commits before it returns: a revocation returned by
 //! a method is durable, and the caller may acknowledge it.
 
+mod migrations;
 mod postgres;
-mod sql;
 mod sqlite;
 
 pub use sqlite::ChangeStamp;
@@ -30,6 +30,10 @@ pub enum StoreError {
     /// Stored data does not parse (e.g. a key of an unknown algorithm).
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The database's schema history does not match this build's
+    /// migrations (see [`migrations`]).
+    #[error("schema migrations: {0}")]
+    Migration(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -9,18 +9,18 @@
 
 use std::time::Duration;
 
-use jwtd_core::keys::{Algorithm, KeyMaterial};
-use jwtd_core::revocation::{Revocation, RevocationKind};
+use jwtd_core::revocation::Revocation;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 
-use super::{
-    BulkSink, NewSession, PurgeReport, RefreshOutcome, RefreshRequest, Revoked, SessionRecord,
-    SessionRevocation, StoreError, StoredKey, UserRecord,
-};
+use super::migrations::Migration;
+use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
 /// Numbered migrations, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
 
 /// Advisory lock keys (arbitrary, fixed): one for appending to the
 /// revocation log, one for migrations.
@@ -34,7 +34,18 @@ pub struct PgStore {
     reader: PgPool,
 }
 
-const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+/// The shared SQL ([`sql`]), compiled for PostgreSQL: it names the
+/// backend through these.
+type Db = Postgres;
+type DbRow = PgRow;
+type DbStore = PgStore;
+/// Row locks where a read decides a write (see the module comment).
+const FOR_UPDATE: &str = " FOR UPDATE";
+
+#[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
+#[path = "sql/mod.rs"]
+mod sql;
+use sql::{create_session_in, insert_revocations_in, refresh_in, revoke_sessions_in};
 
 impl PgStore {
     /// Connects to `url` and migrates the database.
@@ -126,36 +137,23 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .execute(&mut *conn)
         .await?;
     let result = async {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL, checksum BYTEA);
+             ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum BYTEA;",
         )
         .execute(&mut *conn)
         .await?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if done.is_none() {
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(version)
-                    .bind(jwtd_core::clock::unix_now())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
+        for m in MIGRATIONS {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sql::migrate_one(&mut tx, m).await?;
+            tx.commit().await?;
         }
-        Ok::<(), sqlx::Error>(())
+        Ok::<(), StoreError>(())
     }
     .await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
         .await;
-    Ok(result?)
+    result
 }
-
-super::sql::sql_store!(PgStore, Postgres, PgRow, " FOR UPDATE");

@@ -11,26 +11,26 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use jwtd_core::keys::{Algorithm, KeyMaterial};
-use jwtd_core::revocation::{Revocation, RevocationKind};
+use jwtd_core::revocation::Revocation;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    BulkSink, NewSession, PurgeReport, RefreshOutcome, RefreshRequest, Revoked, SessionRecord,
-    SessionRevocation, StoreError, StoredKey, UserRecord,
-};
+use super::migrations::Migration;
+use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
 /// See [`SqliteStore::change_stamp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeStamp([Option<(u64, Option<std::time::SystemTime>)>; 2]);
 
 /// Numbered migrations, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
 
 /// SQLite store: one writer connection, a few readers, and a group
 /// committer for revocations.
@@ -44,7 +44,18 @@ pub struct SqliteStore {
     file: Option<std::path::PathBuf>,
 }
 
-const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+/// The shared SQL ([`sql`]), compiled for SQLite: it names the backend
+/// through these.
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type DbStore = SqliteStore;
+/// SQLite has no row locks; its one writer serialises every write.
+const FOR_UPDATE: &str = "";
+
+#[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
+#[path = "sql/mod.rs"]
+mod sql;
+use sql::{create_session_in, insert_revocations_in, refresh_in, revoke_sessions_in};
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`.
@@ -138,26 +149,27 @@ async fn lock_log(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreErr
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, checksum BLOB)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    for (version, sql) in MIGRATIONS {
+    // Tables made by releases before checksums lack the column.
+    let has_checksum: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pragma_table_info('schema_migrations') WHERE name = 'checksum'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if has_checksum == 0 {
+        sqlx::query("ALTER TABLE schema_migrations ADD COLUMN checksum BLOB")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    for m in MIGRATIONS {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if done.is_none() {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(jwtd_core::clock::unix_now())
-                .execute(&mut *tx)
-                .await?;
-        }
+        sql::migrate_one(&mut tx, m).await?;
         tx.commit().await?;
     }
     Ok(())
@@ -330,11 +342,10 @@ async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
     }
 }
 
-super::sql::sql_store!(SqliteStore, Sqlite, SqliteRow, "");
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jwtd_core::revocation::RevocationKind;
 
     #[tokio::test]
     async fn writes_go_on_after_the_committing_task_panics() {

@@ -139,8 +139,8 @@ async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_
     let start = jwtd::core::clock::unix_now();
     let clock = jwtd::core::clock::Clock::fixed(start);
     let mut config = crate::helpers::test_config(dir.path());
-    config.access_ttl = std::time::Duration::from_secs(2);
-    config.leeway = std::time::Duration::from_secs(1);
+    config.serve.access_ttl = std::time::Duration::from_secs(2);
+    config.serve.leeway = std::time::Duration::from_secs(1);
     let app = TestApp::start(dir, config, clock.clone()).await;
     let t = app.user("leaky").await;
     // The attacker's copy of the private half, taken before the revocation.

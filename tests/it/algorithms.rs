@@ -9,7 +9,7 @@ use crate::helpers::{TestApp, test_config};
 #[tokio::test]
 async fn every_algorithm_works_end_to_end_and_survives_restart() {
     for alg in Algorithm::ALL {
-        let app = TestApp::spawn_with(|c| c.algorithm = alg).await;
+        let app = TestApp::spawn_with(|c| c.serve.algorithm = alg).await;
         let t = app.user("alg-user").await;
         let (header, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
         assert_eq!(header["alg"], alg.as_str());
@@ -23,7 +23,7 @@ async fn every_algorithm_works_end_to_end_and_survives_restart() {
         let kid = app.active_key().await.kid;
         let dir = app.stop().await;
         let mut config = test_config(dir.path());
-        config.algorithm = alg;
+        config.serve.algorithm = alg;
         let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
         assert_eq!(app.active_key().await.kid, kid, "{alg}: key regenerated");
         assert_eq!(
@@ -48,7 +48,7 @@ async fn changing_the_algorithm_rotates_but_old_tokens_keep_verifying() {
     let old_kid = app.active_key().await.kid;
     let dir = app.stop().await;
     let mut config = test_config(dir.path());
-    config.algorithm = Algorithm::ES256;
+    config.serve.algorithm = Algorithm::ES256;
     let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;
     let new_key = app.active_key().await;
     assert_ne!(new_key.kid, old_kid);

@@ -18,9 +18,9 @@ async fn cluster(n: usize, db: &str, redis: &str, f: impl Fn(&mut Config)) -> Ve
     for _ in 0..n {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut config = test_config(dir.path());
-        config.database_url = db.to_owned();
-        config.redis_url = Some(redis.to_owned());
-        config.redis_channel = channel.clone();
+        config.database_url = db.into();
+        config.serve.redis_url = Some(redis.into());
+        config.serve.redis_channel = channel.clone();
         f(&mut config);
         apps.push(TestApp::start(dir, config, Clock::system()).await);
     }
@@ -187,7 +187,7 @@ async fn redis_restarted_mid_stream_loses_no_revocation() {
     };
     let mut redis = PrivateRedis::start();
     let apps = cluster(3, &db, &redis.url(), |c| {
-        c.max_staleness = Duration::from_secs(2)
+        c.serve.max_staleness = Duration::from_secs(2)
     })
     .await;
     apps[0].register("streamed").await;
@@ -234,16 +234,16 @@ async fn database_outage_fails_closed_and_recovers_without_restart() {
         CuttableProxy::start("127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"))).await;
     let via_proxy = db.replace("127.0.0.1:5432", &proxy.addr.to_string());
     let mut apps = cluster(1, &db, services::REDIS, |c| {
-        c.max_staleness = Duration::from_secs(2)
+        c.serve.max_staleness = Duration::from_secs(2)
     })
     .await;
-    let channel = apps[0].state.config.redis_channel.clone();
+    let channel = apps[0].state.config.serve.redis_channel.clone();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut config = test_config(dir.path());
-    config.database_url = via_proxy;
-    config.redis_url = Some(services::REDIS.into());
-    config.redis_channel = channel;
-    config.max_staleness = Duration::from_secs(2);
+    config.database_url = via_proxy.as_str().into();
+    config.serve.redis_url = Some(services::REDIS.into());
+    config.serve.redis_channel = channel;
+    config.serve.max_staleness = Duration::from_secs(2);
     apps.push(TestApp::start(dir, config, Clock::system()).await);
     let (a, d) = (&apps[0], &apps[1]);
     let t = a.user("outage").await;

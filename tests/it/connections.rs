@@ -48,7 +48,7 @@ async fn raw_healthz(s: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn slowloris_heads_are_cut_off_while_others_are_served() {
-    let app = TestApp::spawn_with(|c| c.header_read_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.serve.header_read_timeout = Duration::from_secs(1)).await;
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut s = TcpStream::connect(addr(&app.url))
@@ -71,7 +71,7 @@ async fn slowloris_heads_are_cut_off_while_others_are_served() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_and_busy_ones_kept() {
-    let app = TestApp::spawn_with(|c| c.idle_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::spawn_with(|c| c.serve.idle_timeout = Duration::from_secs(1)).await;
     // A connection that never sends a byte, and one idle after a request.
     let mut silent = TcpStream::connect(addr(&app.url))
         .await

@@ -184,7 +184,7 @@ async fn register_validates_and_refuses_duplicates() {
 
 #[tokio::test]
 async fn registration_can_be_closed() {
-    let app = TestApp::spawn_with(|c| c.open_registration = false).await;
+    let app = TestApp::spawn_with(|c| c.serve.open_registration = false).await;
     let r = app
         .post_json("/register", json!({"username": "x", "password": PASSWORD}))
         .await;

@@ -66,7 +66,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::for_data_dir(dir).unwrap_or_else(|e| panic!("{e}"));
     c.password = TEST_PASSWORD_PARAMS;
     c.issuer = ISSUER.into();
-    c.admin_token = Some(ADMIN_TOKEN.into());
+    c.serve.admin_token = Some(ADMIN_TOKEN.into());
     c
 }
 
@@ -262,7 +262,7 @@ impl TestApp {
         AccessClaims {
             iss: self.state.config.issuer.clone(),
             sub: sub.into(),
-            aud: self.state.config.audience.clone(),
+            aud: self.state.config.serve.audience.clone(),
             iat: now,
             nbf: now,
             exp: now + 600,

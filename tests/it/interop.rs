@@ -54,7 +54,7 @@ async fn tokens_verify_with_pyjwt_given_only_the_jwks() {
         return;
     }
     for alg in Algorithm::ALL {
-        let app = TestApp::spawn_with(|c| c.algorithm = alg).await;
+        let app = TestApp::spawn_with(|c| c.serve.algorithm = alg).await;
         let t = app.user("interop").await;
         let jwks = app.jwks().await;
         let secret_hex = if alg == Algorithm::HS256 {

@@ -2,6 +2,11 @@
 //! drives a real server over HTTP (or the real binary) and asserts what a
 //! client can see.
 
+// All of this crate is test code: a failed step stops the test with
+// `expect("what was expected")`. clippy.toml allows that inside `#[test]`
+// functions; the helpers the tests share are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod admin;
 mod algorithms;
 mod cli;

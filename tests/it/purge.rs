@@ -23,8 +23,8 @@ async fn purge_drops_expired_revocations_but_not_live_ones() {
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
-    config.access_ttl = Duration::from_secs(60);
-    config.leeway = Duration::from_secs(5);
+    config.serve.access_ttl = Duration::from_secs(60);
+    config.serve.leeway = Duration::from_secs(5);
     let app = TestApp::start(dir, config, clock.clone()).await;
     app.register("many").await;
     let mut tokens = Vec::new();
@@ -61,9 +61,9 @@ async fn purge_drops_expired_revocations_but_not_live_ones() {
 async fn background_sweeper_purges_on_its_own() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut config = test_config(dir.path());
-    config.access_ttl = Duration::from_secs(1);
-    config.leeway = Duration::ZERO;
-    config.purge_interval = Duration::from_secs(1);
+    config.serve.access_ttl = Duration::from_secs(1);
+    config.serve.leeway = Duration::ZERO;
+    config.serve.purge_interval = Duration::from_secs(1);
     let app = TestApp::start(dir, config, Clock::system()).await;
     app.register("short").await;
     for _ in 0..20 {

@@ -111,7 +111,7 @@ async fn unknown_and_expired_refresh_tokens_are_invalid_grant() {
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
-    config.refresh_ttl = std::time::Duration::from_secs(60);
+    config.serve.refresh_ttl = std::time::Duration::from_secs(60);
     let app = TestApp::start(dir, config, clock.clone()).await;
     for bad in ["nope", &"A".repeat(43)] {
         assert_eq!(app.refresh(bad).await.0, StatusCode::UNAUTHORIZED);
@@ -127,7 +127,7 @@ async fn refresh_slides_the_session_expiry() {
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
-    config.refresh_ttl = std::time::Duration::from_secs(60);
+    config.serve.refresh_ttl = std::time::Duration::from_secs(60);
     let app = TestApp::start(dir, config, clock.clone()).await;
     let t = app.user("sliding").await;
     clock.set(start + 50);

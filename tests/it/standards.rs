@@ -10,7 +10,7 @@ use crate::helpers::{ADMIN_TOKEN, ISSUER, TestApp, body};
 #[tokio::test]
 async fn jwks_publishes_public_keys_only() {
     for alg in Algorithm::ALL {
-        let app = TestApp::spawn_with(|c| c.algorithm = alg).await;
+        let app = TestApp::spawn_with(|c| c.serve.algorithm = alg).await;
         let jwks = app.jwks().await;
         let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
         if alg == Algorithm::HS256 {
@@ -178,7 +178,7 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
 
 #[tokio::test]
 async fn admin_endpoints_are_403_without_an_admin_token() {
-    let app = TestApp::spawn_with(|c| c.admin_token = None).await;
+    let app = TestApp::spawn_with(|c| c.serve.admin_token = None).await;
     let t = app.user("noadmin").await;
     let r = app
         .post_form(

@@ -485,3 +485,97 @@ async fn postgres_bulk_load_pages() {
     };
     bulk_load_pages(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
 }
+
+/// Runs `sql` on the database at `url` outside the store, as an operator
+/// (or a careless edit) would.
+async fn tamper(url: &str, sql: &'static str) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(sql).execute(&pool).await.expect("tamper");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url)
+            .await
+            .expect("open the SQLite file");
+        sqlx::query(sql).execute(&pool).await.expect("tamper");
+        pool.close().await;
+    }
+}
+
+/// One number from the database at `url`, read outside the store.
+async fn count(url: &str, sql: &'static str) -> i64 {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .expect("connect to PostgreSQL");
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::SqlitePool::connect(url)
+            .await
+            .expect("open the SQLite file");
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n
+    }
+}
+
+/// A migration whose text changed after it was applied stops the store
+/// from opening, naming the migration; a database from a release that kept
+/// no checksums gets them recorded and opens.
+async fn migration_checksums(url: &str) {
+    Store::open(url)
+        .await
+        .expect("a new database migrates")
+        .close()
+        .await;
+    tamper(url, "UPDATE schema_migrations SET checksum = NULL").await;
+    Store::open(url)
+        .await
+        .expect("a legacy history opens")
+        .close()
+        .await;
+    assert_eq!(
+        count(
+            url,
+            "SELECT count(*) FROM schema_migrations WHERE checksum IS NULL"
+        )
+        .await,
+        0,
+        "the legacy history got its checksums"
+    );
+    tamper(
+        url,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
+    match Store::open(url).await {
+        Err(StoreError::Migration(m)) => assert!(m.contains("migration 1 was edited"), "{m}"),
+        Err(e) => panic!("wrong error for an edited migration: {e}"),
+        Ok(_) => panic!("an edited migration was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_checksummed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    migration_checksums(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_checksummed() {
+    let Some(url) = crate::services::fresh_database().await else {
+        return;
+    };
+    migration_checksums(&url).await;
+}

@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn tokens_spread_over_every_shard() {
         // Ed25519 signatures end in a base64 character carrying 2 bits, so
-        // the old last-byte choice used 4 of 16 shards.
+        // choosing the shard by the last byte alone would use 4 of 16.
         let h = TailHash::random();
         let mut seen = [0usize; SHARDS];
         for i in 0..4096u32 {

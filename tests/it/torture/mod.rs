@@ -46,7 +46,7 @@ fn settings(default_run: Duration) -> (Duration, u64) {
     let run = std::env::var("JWTD_TORTURE_DURATION")
         .ok()
         .map(|d| {
-            jwtd::config::parse_duration(&d)
+            jwtd::config::parse::duration(&d)
                 .unwrap_or_else(|e| panic!("JWTD_TORTURE_DURATION: {e}"))
         })
         .unwrap_or(default_run);

@@ -1,0 +1,103 @@
+//! The SQL of the store, written once for both backends and compiled twice.
+//!
+//! SQLite and PostgreSQL accept the same statements here (`$n`
+//! placeholders, `string_agg`, `ON CONFLICT`, `CASE` instead of the two
+//! dialects' different two-argument max). So `sqlite.rs` and `postgres.rs`
+//! each mount this directory as their child module `sql` (`#[path]`), and
+//! each supplies, under the same names, what truly differs:
+//! - `Db`, `DbRow`, `DbStore`: the sqlx database, its row type and the
+//!   store struct (with `writer` and `reader` pools);
+//! - `DbStore::begin()` (a write transaction) and `begin_snapshot()` (a
+//!   consistent read);
+//! - `lock_log(tx)`: how the revocation log is kept in commit order;
+//! - `FOR_UPDATE`: the row-lock suffix (empty for SQLite, whose writer is
+//!   alone anyway).
+//!
+//! One file per concern; each reads on its own.
+
+mod keys;
+mod log;
+mod purge;
+mod rows;
+mod sessions;
+mod users;
+
+use super::{Db, DbRow, DbStore, FOR_UPDATE, lock_log};
+use crate::store::StoreError;
+use crate::store::migrations::{self, Migration, Step};
+use log::insert_revocation;
+use rows::{positioned_from_row, revocation_from_row, session_from_row, user_from_row};
+
+pub(in crate::store) use log::insert_revocations_in;
+pub(in crate::store) use sessions::{create_session_in, refresh_in, revoke_sessions_in};
+
+/// The columns of a session row, in the order `session_from_row` reads.
+const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+
+impl DbStore {
+    pub(in crate::store) async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    pub(in crate::store) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub(in crate::store) async fn secret(
+        &self,
+        name: &str,
+        init: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(init)
+            .execute(&mut *tx)
+            .await?;
+        let v: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+}
+
+/// Applies `m` if it is new, checks it if not (see [`migrations::step`]),
+/// inside the caller's transaction.
+pub(in crate::store) async fn migrate_one(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    m: &Migration,
+) -> Result<(), StoreError> {
+    let recorded: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT checksum FROM schema_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match migrations::step(m, recorded)? {
+        Step::Done => {}
+        Step::Apply => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql))
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, applied_at, checksum) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(jwtd_core::clock::unix_now())
+            .bind(m.checksum())
+            .execute(&mut *conn)
+            .await?;
+        }
+        Step::RecordChecksum => {
+            sqlx::query("UPDATE schema_migrations SET checksum = $1 WHERE version = $2")
+                .bind(m.checksum())
+                .bind(m.version)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Decoding rows into the store's records.
+
+use jwtd_core::revocation::{Revocation, RevocationKind};
+use sqlx::Row as _;
+
+use super::DbRow;
+use crate::store::{SessionRecord, StoreError, UserRecord};
+
+pub(in crate::store) fn user_from_row(r: &DbRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
+}
+
+pub(in crate::store) fn session_from_row(r: &DbRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        created_at: r.try_get(2)?,
+        last_seen_at: r.try_get(3)?,
+        user_agent: r.try_get(4)?,
+        ip: r.try_get(5)?,
+        expires_at: r.try_get(6)?,
+        access_expires_at: r.try_get(7)?,
+        revoked_at: r.try_get(8)?,
+    })
+}
+
+pub(in crate::store) fn parse_kind(kind: &str) -> Result<RevocationKind, StoreError> {
+    kind.parse()
+        .map_err(|_| StoreError::Corrupt(format!("revocation kind {kind:?}")))
+}
+
+/// A log row selected with its `seq` fifth: the revocation and its position.
+pub(in crate::store) fn positioned_from_row(r: &DbRow) -> Result<(i64, Revocation), StoreError> {
+    Ok((r.try_get(4)?, revocation_from_row(r)?))
+}
+
+pub(in crate::store) fn revocation_from_row(r: &DbRow) -> Result<Revocation, StoreError> {
+    Ok(Revocation {
+        kind: parse_kind(r.try_get(0)?)?,
+        value: r.try_get(1)?,
+        revoked_at: r.try_get(2)?,
+        expires_at: r.try_get(3)?,
+    })
+}
