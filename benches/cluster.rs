@@ -5,6 +5,9 @@
 //! Needs the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379).
 //! Run: `cargo bench --bench cluster`.
 
+// A benchmark harness: a failed setup stops it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -69,15 +72,13 @@ async fn propagation(db: &str) {
     let channel = format!("jwtd-bench:{}", Id128::random());
     let mut states = Vec::new();
     for _ in 0..3 {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut config = Config::for_data_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut config = Config::for_data_dir(dir.path()).expect("for_data_dir succeeds");
         config.database_url = db.into();
         config.serve.redis_url = Some("redis://127.0.0.1:6379".into());
         config.serve.redis_channel = channel.clone();
         config.issuer = "http://bench".into();
-        let app = App::build(config, Clock::system())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let app = App::build(config, Clock::system()).await.expect("builds");
         states.push(app.state.clone());
         tokio::spawn(app.run(std::future::pending()));
         std::mem::forget(dir);
@@ -90,7 +91,7 @@ async fn propagation(db: &str) {
         a.store
             .insert_revocations(std::slice::from_ref(&r))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the revocations are stored");
         // From the moment the revocation is durable (the moment A could
         // acknowledge it) until both other instances enforce it.
         let start = Instant::now();
@@ -137,18 +138,18 @@ async fn throughput(store: Store, tasks: usize, secs: u64) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Runtime::new().expect("constructs");
     rt.block_on(async {
         let Some(db) = fresh_db().await else {
             println!("skipped: PostgreSQL at 127.0.0.1:5432 is not reachable");
             return;
         };
         propagation(&db).await;
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         let sqlite = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let pg = Store::open(&db).await.unwrap_or_else(|e| panic!("{e}"));
+            .expect("the store opens");
+        let pg = Store::open(&db).await.expect("the store opens");
         for tasks in [1, 64] {
             let s = throughput(sqlite.clone(), tasks, 3).await;
             let p = throughput(pg.clone(), tasks, 3).await;

@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench --bench request_path`.
 
+// A benchmark harness: a failed setup stops it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -40,11 +43,9 @@ fn request_path(c: &mut Criterion) {
     for n in [0usize, 1_000_000] {
         let index = index_with(n);
         for alg in Algorithm::ALL {
-            let key = KeyMaterial::generate(alg).unwrap_or_else(|e| panic!("{e}"));
-            let cold = KeyRing::new(&key, &[])
-                .unwrap_or_else(|e| panic!("{e}"))
-                .with_cache(0);
-            let cached = KeyRing::new(&key, &[]).unwrap_or_else(|e| panic!("{e}"));
+            let key = KeyMaterial::generate(alg).expect("a key is generated");
+            let cold = KeyRing::new(&key, &[]).expect("constructs").with_cache(0);
+            let cached = KeyRing::new(&key, &[]).expect("constructs");
             let claims = AccessClaims {
                 iss: validation.issuer.clone(),
                 sub: "0193b1c2-0000-7000-8000-000000000000".into(),
@@ -56,11 +57,11 @@ fn request_path(c: &mut Criterion) {
                 sid: Id128::random().to_string(),
                 preferred_username: "alice".into(),
             };
-            let t = token::issue(cold.active(), &claims).unwrap_or_default();
+            let t = token::issue(cold.active(), &claims).expect("issue succeeds");
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {t}")).unwrap_or_else(|e| panic!("{e}")),
+                HeaderValue::from_str(&format!("Bearer {t}")).expect("parses"),
             );
             for (name, ring) in [("cold", &cold), ("cached", &cached)] {
                 g.bench_function(format!("{alg}/{n}_revocations/{name}"), |b| {
@@ -68,7 +69,7 @@ fn request_path(c: &mut Criterion) {
                         let tok = bearer(black_box(&headers))
                             .ok()
                             .flatten()
-                            .unwrap_or_default();
+                            .expect("a bearer token");
                         let ok = authenticate_parts(ring, &index, &validation, tok, now).is_ok();
                         assert!(ok);
                         black_box(ok)

@@ -17,6 +17,9 @@
 //! itself to CPU 1); `SOAK_SECS=60` shortens it, `SOAK_LOAD=0.7` sets the
 //! fraction of the measured peak.
 
+// A benchmark harness: a failed setup stops it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,7 +59,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a free port")
 }
 
 impl Load {
@@ -190,7 +193,7 @@ fn mix(n: u64) -> u64 {
 async fn main() {
     let secs: u64 = env_or("SOAK_SECS", 600);
     let load_fraction: f64 = env_or("SOAK_LOAD", 0.7);
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = std::process::Command::new("taskset")
@@ -210,7 +213,7 @@ async fn main() {
         .pool_max_idle_per_host(512)
         .timeout(Duration::from_secs(10))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("builds");
     let started = Instant::now();
     while http.get(format!("{url}/healthz")).send().await.is_err() {
         assert!(

@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench startup`.
 
+// A benchmark harness: a failed setup stops it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use jwtd::app::AppState;
 use jwtd::config::Config;
@@ -13,15 +16,15 @@ use jwtd_core::revocation::{Revocation, RevocationKind};
 const LIVE: usize = 1_000_000;
 
 fn startup(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let config = Config::for_data_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Runtime::new().expect("constructs");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = Config::for_data_dir(dir.path()).expect("for_data_dir succeeds");
     let now = unix_now();
     rt.block_on(async {
         // First start creates the schema and keys; then fill the log.
         let state = AppState::new(config.clone(), Clock::system())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("constructs");
         let half = LIVE / 2;
         let rows: Vec<Revocation> = (0..LIVE)
             .map(|i| Revocation {
@@ -39,7 +42,7 @@ fn startup(c: &mut Criterion) {
             .store
             .insert_revocations(&rows)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the revocations are stored");
         state.store.close().await;
     });
     let mut g = c.benchmark_group("startup");
@@ -49,7 +52,7 @@ fn startup(c: &mut Criterion) {
             rt.block_on(async {
                 let state = AppState::new(config.clone(), Clock::system())
                     .await
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("constructs");
                 assert_eq!(state.index.len(), LIVE);
                 state.store.close().await;
             })

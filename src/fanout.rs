@@ -234,10 +234,10 @@ mod tests {
         const N: usize = 8;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            .expect("binds a port");
+        let addr = listener.local_addr().expect("a local address");
         let server = tokio::spawn(async move {
-            let (mut sock, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let (mut sock, _) = listener.accept().await.expect("accepts a connection");
             let (mut buf, mut held, mut most) = (Vec::new(), 0usize, 0usize);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
             let mut chunk = [0u8; 4096];
@@ -271,7 +271,7 @@ mod tests {
             }
         });
         let fanout = std::sync::Arc::new(
-            Fanout::new(&format!("redis://{addr}"), "test").unwrap_or_else(|e| panic!("{e}")),
+            Fanout::new(&format!("redis://{addr}"), "test").expect("constructs"),
         );
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..N {
@@ -292,7 +292,7 @@ mod tests {
             expires_at: 2,
         };
         let e = Event::from(&r);
-        let text = serde_json::to_string(&e).unwrap_or_default();
+        let text = serde_json::to_string(&e).expect("to_string succeeds");
         assert!(text.contains(r#""t":"revocation""#), "{text}");
         assert_eq!(serde_json::from_str::<Event>(&text).ok(), Some(e));
         assert_eq!(

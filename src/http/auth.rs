@@ -135,7 +135,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
-            HeaderValue::from_bytes(value).unwrap_or_else(|e| panic!("{e}")),
+            HeaderValue::from_bytes(value).expect("from_bytes succeeds"),
         );
         bearer(&h)
             .map(|t| t.map(str::to_owned))

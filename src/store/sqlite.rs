@@ -349,17 +349,15 @@ mod tests {
 
     #[tokio::test]
     async fn writes_go_on_after_the_committing_task_panics() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let store = SqliteStore::open(&url).await.expect("the store opens");
         let (tx, rx) = oneshot::channel();
         store
             .group
             .submit(Job::Panic(tx))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("submit succeeds");
         assert!(rx.await.is_err(), "the panicking job got an answer");
         let r = Revocation {
             kind: RevocationKind::Token,

@@ -12,7 +12,7 @@ async fn jwks_kids(app: &TestApp) -> Vec<String> {
                 .filter_map(|k| k["kid"].as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default()
+        .expect("a JWKS with a key list")
 }
 
 #[tokio::test]
@@ -39,7 +39,7 @@ async fn admin_logout_ends_every_session_of_the_user() {
         .post(format!("{}/admin/users/target/logout", app.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -50,7 +50,10 @@ async fn rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key() {
     let old_kid = kid_of(&before.access);
     let r = app.admin_post("/admin/keys/rotate").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let new_kid = body(r).await["kid"].as_str().unwrap_or_default().to_owned();
+    let new_kid = body(r).await["kid"]
+        .as_str()
+        .expect("kid is a string")
+        .to_owned();
     assert_ne!(new_kid, old_kid);
     let after = app.login("rotor").await;
     assert_eq!(kid_of(&after.access), new_kid);
@@ -135,7 +138,7 @@ async fn revoking_a_key_twice_answers_alike_and_logs_nothing_new() {
 
 #[tokio::test]
 async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_come() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = jwtd::core::clock::Clock::fixed(start);
     let mut config = crate::helpers::test_config(dir.path());
@@ -153,7 +156,7 @@ async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_
     let forge = |now: i64| {
         let mut claims = template.clone();
         (claims.iat, claims.nbf, claims.exp) = (now, now, now + 2);
-        let claims = serde_json::to_value(&claims).unwrap_or_else(|e| panic!("{e}"));
+        let claims = serde_json::to_value(&claims).expect("serialises");
         crate::helpers::sign_raw(&leaked, &crate::helpers::header_for(&leaked), &claims)
     };
     assert_eq!(app.protected(&forge(start)).await, StatusCode::OK);
@@ -171,10 +174,7 @@ async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
     jwtd::sweeper::purge_once(&app.state).await;
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
-    app.state
-        .reload_keys()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    app.state.reload_keys().await.expect("reload_keys succeeds");
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
     let dir = app.stop().await;
     let config = crate::helpers::test_config(dir.path());

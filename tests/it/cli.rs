@@ -92,7 +92,7 @@ async fn user_commands_manage_accounts() {
     let tokens = body(r).await;
     let access = tokens["access_token"]
         .as_str()
-        .unwrap_or_default()
+        .expect("access_token is a string")
         .to_owned();
 
     let out = app.cli(&["user", "list"], None);
@@ -153,7 +153,7 @@ async fn user_commands_manage_accounts() {
     assert_eq!(new.status(), StatusCode::OK);
     let access = body(new).await["access_token"]
         .as_str()
-        .unwrap_or_default()
+        .expect("access_token is a string")
         .to_owned();
 
     // delete: tokens stop working and the user is gone.
@@ -196,8 +196,8 @@ async fn inspect_reports_valid_expired_revoked_and_forged() {
 async fn keys_commands_rotate_and_revoke_on_a_running_server() {
     let app = TestApp::spawn().await;
     let t = app.user("keyholder").await;
-    let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
-    let old_kid = h["kid"].as_str().unwrap_or_default().to_owned();
+    let (h, _) = jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
+    let old_kid = h["kid"].as_str().expect("kid is a string").to_owned();
 
     let out = app.cli(&["keys", "rotate"], None);
     assert_eq!(out.code, 0, "{out:?}");
@@ -221,7 +221,7 @@ async fn keys_commands_rotate_and_revoke_on_a_running_server() {
     let start = Instant::now();
     loop {
         let fresh = app.login("keyholder").await;
-        let (h, _) = jwtd::core::token::decode_unverified(&fresh.access).unwrap_or_default();
+        let (h, _) = jwtd::core::token::decode_unverified(&fresh.access).expect("a decodable JWT");
         if h["kid"] != old_kid.as_str() {
             break;
         }
@@ -268,7 +268,7 @@ async fn purge_command_and_help() {
 #[tokio::test]
 async fn cli_works_on_the_data_dir_of_a_stopped_server() {
     // Before any server ever ran: the CLI creates the store itself.
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let out = crate::helpers::run_cli(
         dir.path(),
         &["user", "add", "early", "--password-stdin"],
@@ -286,7 +286,7 @@ async fn cli_works_on_the_data_dir_of_a_stopped_server() {
     assert_eq!(r.status(), StatusCode::OK);
     let access = body(r).await["access_token"]
         .as_str()
-        .unwrap_or_default()
+        .expect("access_token is a string")
         .to_owned();
 
     // Server stopped: a revocation made now is enforced at the next start.

@@ -16,7 +16,7 @@ async fn cluster(n: usize, db: &str, redis: &str, f: impl Fn(&mut Config)) -> Ve
     let channel = services::fresh_channel();
     let mut apps = Vec::new();
     for _ in 0..n {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         let mut config = test_config(dir.path());
         config.database_url = db.into();
         config.serve.redis_url = Some(redis.into());
@@ -159,10 +159,13 @@ async fn a_key_rotated_on_one_instance_is_used_and_published_by_the_others() {
     let (a, b) = (&apps[0], &apps[1]);
     let old = b.user("rotation").await;
     let r = a.admin_post("/admin/keys/rotate").await;
-    let kid = body(r).await["kid"].as_str().unwrap_or_default().to_owned();
+    let kid = body(r).await["kid"]
+        .as_str()
+        .expect("kid is a string")
+        .to_owned();
     let took = within(Duration::from_secs(1), || async {
         let t = b.login("rotation").await;
-        let (h, _) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
+        let (h, _) = jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
         h["kid"] == kid.as_str()
     })
     .await;
@@ -230,15 +233,14 @@ async fn redis_restarted_mid_stream_loses_no_revocation() {
 #[tokio::test]
 async fn database_outage_fails_closed_and_recovers_without_restart() {
     let Some(db) = setup().await else { return };
-    let proxy =
-        CuttableProxy::start("127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"))).await;
+    let proxy = CuttableProxy::start("127.0.0.1:5432".parse().expect("parses")).await;
     let via_proxy = db.replace("127.0.0.1:5432", &proxy.addr.to_string());
     let mut apps = cluster(1, &db, services::REDIS, |c| {
         c.serve.max_staleness = Duration::from_secs(2)
     })
     .await;
     let channel = apps[0].state.config.serve.redis_channel.clone();
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut config = test_config(dir.path());
     config.database_url = via_proxy.as_str().into();
     config.serve.redis_url = Some(services::REDIS.into());
@@ -270,7 +272,7 @@ async fn database_outage_fails_closed_and_recovers_without_restart() {
         .get(format!("{}/readyz", d.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     proxy.restore();
@@ -347,8 +349,7 @@ async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it()
 #[tokio::test]
 async fn a_revocation_that_cannot_reach_the_store_is_503_even_for_an_unknown_key() {
     let Some(db) = setup().await else { return };
-    let proxy =
-        CuttableProxy::start("127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"))).await;
+    let proxy = CuttableProxy::start("127.0.0.1:5432".parse().expect("parses")).await;
     let a = cluster(1, &db, services::REDIS, |_| {}).await;
     let d = cluster(
         1,
@@ -375,7 +376,7 @@ async fn a_revocation_that_cannot_reach_the_store_is_503_even_for_an_unknown_key
                 .bearer_auth(&t.access)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("{e}"))
+                .expect("the request is sent")
         } else {
             d.post_form(path, None, &form).await
         };

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::helpers::{Binary, PASSWORD, jwtd_bin, post_value};
 
 fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut cmd = Command::new(jwtd_bin());
     cmd.arg("serve")
         .arg("--data-dir")
@@ -16,7 +16,7 @@ fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+    let out = cmd.output().expect("the command runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -25,9 +25,9 @@ fn run_bad(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn bad_configuration_exits_2_with_one_line_naming_the_option() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let file = dir.path().join("bad.toml");
-    std::fs::write(&file, "acces_ttl = \"5m\"\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, "acces_ttl = \"5m\"\n").expect("the file is written");
     let file_arg = file.display().to_string();
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
@@ -89,13 +89,13 @@ fn bad_configuration_exits_2_with_one_line_naming_the_option() {
 
 #[tokio::test]
 async fn flag_beats_env_beats_file() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let file = dir.path().join("jwtd.toml");
     std::fs::write(
         &file,
         "access_ttl = \"5m\"\naudience = \"from-file\"\nissuer = \"https://file\"\n",
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the file is written");
     let (file, data) = (
         file.display().to_string(),
         dir.path().join("data").display().to_string(),
@@ -106,7 +106,7 @@ async fn flag_beats_env_beats_file() {
         ("JWTD_AUDIENCE", "from-env"),
         ("JWTD_ARGON2_MEMORY_KIB", "1024"),
     ];
-    let server = Binary::start(&args, &env, std::process::Stdio::null()).await;
+    let server = Binary::start(&args, &env).await;
     let url = server.url.clone();
     let c = reqwest::Client::new();
     let creds = json!({"username": "prec", "password": PASSWORD});
@@ -114,12 +114,15 @@ async fn flag_beats_env_beats_file() {
         .json(&creds)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     let b = post_value(&c, &format!("{url}/login"), &creds).await;
     assert_eq!(b["expires_in"], 180, "flag beats env and file");
-    let (_, claims) =
-        jwtd::core::token::decode_unverified(b["access_token"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+    let (_, claims) = jwtd::core::token::decode_unverified(
+        b["access_token"]
+            .as_str()
+            .expect("access_token is a string"),
+    )
+    .expect("a decodable JWT");
     assert_eq!(claims["aud"], "from-env", "env beats file");
     assert_eq!(claims["iss"], "https://file", "file beats default");
     server.kill9().await;

@@ -2,7 +2,6 @@
 //! timeouts, the connection bound, and a shutdown that neither waits
 //! forever for a feed consumer nor drops a request that is nearly done.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -51,12 +50,10 @@ async fn slowloris_heads_are_cut_off_while_others_are_served() {
     let app = TestApp::spawn_with(|c| c.serve.header_read_timeout = Duration::from_secs(1)).await;
     let mut slow = Vec::new();
     for _ in 0..20 {
-        let mut s = TcpStream::connect(addr(&app.url))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = TcpStream::connect(addr(&app.url)).await.expect("connects");
         s.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("write_all succeeds");
         slow.push(s);
     }
     let healthz = app.client.get(format!("{}/healthz", app.url)).send().await;
@@ -73,12 +70,8 @@ async fn slowloris_heads_are_cut_off_while_others_are_served() {
 async fn idle_connections_are_closed_and_busy_ones_kept() {
     let app = TestApp::spawn_with(|c| c.serve.idle_timeout = Duration::from_secs(1)).await;
     // A connection that never sends a byte, and one idle after a request.
-    let mut silent = TcpStream::connect(addr(&app.url))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut used = TcpStream::connect(addr(&app.url))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut silent = TcpStream::connect(addr(&app.url)).await.expect("connects");
+    let mut used = TcpStream::connect(addr(&app.url)).await.expect("connects");
     assert!(raw_healthz(&mut used).await.starts_with("HTTP/1.1 200"));
     assert!(closed_within(&mut silent, Duration::from_secs(10), false).await);
     assert!(closed_within(&mut used, Duration::from_secs(10), false).await);
@@ -90,7 +83,7 @@ async fn idle_connections_are_closed_and_busy_ones_kept() {
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(stream.status(), StatusCode::OK);
     let mut stream = stream;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -113,16 +106,12 @@ async fn past_max_connections_new_ones_are_closed_and_held_ones_served() {
     let app = TestApp::spawn_with(|c| c.max_connections = 16).await;
     let mut held = Vec::new();
     for _ in 0..16 {
-        let mut s = TcpStream::connect(addr(&app.url))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = TcpStream::connect(addr(&app.url)).await.expect("connects");
         // One answered request each: the server has accepted all of them.
         assert!(raw_healthz(&mut s).await.starts_with("HTTP/1.1 200"));
         held.push(s);
     }
-    let mut extra = TcpStream::connect(addr(&app.url))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut extra = TcpStream::connect(addr(&app.url)).await.expect("connects");
     assert!(
         closed_within(&mut extra, Duration::from_secs(5), false).await,
         "a connection past max_connections was kept"
@@ -133,9 +122,7 @@ async fn past_max_connections_new_ones_are_closed_and_held_ones_served() {
     // Closing one makes room for a new one.
     held.pop();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut next = TcpStream::connect(addr(&app.url))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut next = TcpStream::connect(addr(&app.url)).await.expect("connects");
     assert!(raw_healthz(&mut next).await.starts_with("HTTP/1.1 200"));
 }
 
@@ -165,17 +152,17 @@ fn serve_args(dir: &std::path::Path, argon2: [&str; 2]) -> Vec<String> {
 
 #[tokio::test]
 async fn sigterm_ends_feed_streams_and_exits_at_once() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let args = serve_args(dir.path(), ["1024", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut server = Binary::start(&args, &[], Stdio::null()).await;
+    let mut server = Binary::start(&args, &[]).await;
     let client = reqwest::Client::new();
     let mut stream = client
         .get(format!("{}/revocations/stream", server.url))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(stream.status(), StatusCode::OK);
     sigterm(&server);
     assert_eq!(
@@ -192,12 +179,12 @@ async fn sigterm_ends_feed_streams_and_exits_at_once() {
 
 #[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish_within_the_grace() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     // A login whose password hash takes a good second: in flight when
     // SIGTERM arrives.
     let args = serve_args(dir.path(), ["262144", "6"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut server = Binary::start(&args, &[], Stdio::null()).await;
+    let mut server = Binary::start(&args, &[]).await;
     let client = reqwest::Client::new();
     let creds = json!({"username": "patient", "password": PASSWORD});
     post_value(&client, &format!("{}/register", server.url), &creds).await;
@@ -233,11 +220,11 @@ async fn sigterm_lets_a_request_in_flight_finish_within_the_grace() {
 
 #[tokio::test]
 async fn past_the_grace_requests_are_cut_off_and_logged() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut args = serve_args(dir.path(), ["262144", "12"]);
     args.extend(["--shutdown-grace", "100ms"].map(str::to_owned));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut server = Binary::start(&args, &[], Stdio::piped()).await;
+    let mut server = Binary::start(&args, &[]).await;
     let client = reqwest::Client::new();
     let creds = json!({"username": "impatient", "password": PASSWORD});
     let login = {
@@ -252,9 +239,6 @@ async fn past_the_grace_requests_are_cut_off_and_logged() {
     );
     let answer = login.await.unwrap_or_else(|e| panic!("{e}"));
     assert!(answer.is_err(), "a request past the grace was answered");
-    let mut logs = String::new();
-    if let Some(mut err) = server.child.stderr.take() {
-        let _ = err.read_to_string(&mut logs).await;
-    }
+    let logs = server.all_logs().await;
     assert!(logs.contains("cutting off"), "{logs}");
 }

@@ -1,8 +1,6 @@
 //! A 2xx revocation survives `kill -9`; a store that cannot commit gets 503
 //! and nothing is claimed.
 
-use std::process::Stdio;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -22,7 +20,7 @@ async fn start_on(dir: &std::path::Path) -> Binary {
         "--argon2-iterations",
         "1",
     ];
-    Binary::start(&args, &[], Stdio::null()).await
+    Binary::start(&args, &[]).await
 }
 
 async fn post(
@@ -35,13 +33,13 @@ async fn post(
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
-    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
-    (r.status(), r.json().await.unwrap_or_default())
+    let r = req.send().await.expect("the request is sent");
+    (r.status(), r.json().await.expect("a JSON body"))
 }
 
 #[tokio::test]
 async fn acknowledged_revocations_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let server = start_on(dir.path()).await;
     let c = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.url);
@@ -70,13 +68,13 @@ async fn acknowledged_revocations_survive_kill_9() {
     let token = |i: usize| {
         sessions[i]["access_token"]
             .as_str()
-            .unwrap_or_default()
+            .expect("access_token is a string")
             .to_owned()
     };
     let refresh = |i: usize| {
         sessions[i]["refresh_token"]
             .as_str()
-            .unwrap_or_default()
+            .expect("refresh_token is a string")
             .to_owned()
     };
     // Local logout of dur-a's first session, global logout of dur-b.
@@ -140,7 +138,7 @@ async fn store_that_cannot_commit_gets_503_and_nothing_is_claimed() {
         .bearer_auth(&t.access)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(body(r).await["error"], "temporarily_unavailable");
@@ -151,7 +149,7 @@ async fn store_that_cannot_commit_gets_503_and_nothing_is_claimed() {
         .get(format!("{}/readyz", app.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -162,12 +160,12 @@ async fn every_kind_of_revocation_is_reloaded_at_startup() {
     let a = app.user("reload-a").await;
     let b = app.user("reload-b").await;
     let keep = app.login("reload-b").await;
-    let (_, claims) = jwtd::core::token::decode_unverified(&a.access).unwrap_or_default();
-    let (_, b_claims) = jwtd::core::token::decode_unverified(&b.access).unwrap_or_default();
+    let (_, claims) = jwtd::core::token::decode_unverified(&a.access).expect("a decodable JWT");
+    let (_, b_claims) = jwtd::core::token::decode_unverified(&b.access).expect("a decodable JWT");
     let now = app.clock.now();
     let rev = |kind, value: &serde_json::Value| Revocation {
         kind,
-        value: value.as_str().unwrap_or_default().to_owned(),
+        value: value.as_str().expect("a string claim").to_owned(),
         revoked_at: now,
         expires_at: now + 3600,
     };
@@ -181,7 +179,7 @@ async fn every_kind_of_revocation_is_reloaded_at_startup() {
         .store
         .insert_revocations(&written)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the revocations are stored");
     let dir = app.stop().await;
     let config = crate::helpers::test_config(dir.path());
     let app = TestApp::start(dir, config, jwtd::core::clock::Clock::system()).await;

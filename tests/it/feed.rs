@@ -18,7 +18,7 @@ async fn read_events(resp: &mut reqwest::Response, n: usize, buf: &mut String) -
         let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
             .await
             .unwrap_or_else(|_| panic!("stream stalled after {} events", out.len()))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the stream goes on")
             .unwrap_or_else(|| panic!("stream ended"));
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
@@ -48,12 +48,12 @@ async fn open_stream(app: &TestApp, last: Option<i64>) -> reqwest::Response {
     if let Some(id) = last {
         req = req.header("Last-Event-ID", id.to_string());
     }
-    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = req.send().await.expect("the request is sent");
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.headers()["content-type"]
             .to_str()
-            .unwrap_or_default()
+            .expect("a visible-ASCII header")
             .starts_with("text/event-stream")
     );
     r
@@ -99,14 +99,14 @@ async fn stream_resumed_with_last_event_id_loses_nothing_and_repeats_nothing() {
     );
     let values: HashSet<String> = all
         .iter()
-        .map(|e| e.1["value"].as_str().unwrap_or_default().to_owned())
+        .map(|e| e.1["value"].as_str().expect("value is a string").to_owned())
         .collect();
     assert_eq!(values.len(), 40, "every revocation exactly once");
     let jtis: HashSet<String> = tokens
         .iter()
         .map(|t| {
-            let (_, c) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
-            c["jti"].as_str().unwrap_or_default().to_owned()
+            let (_, c) = jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
+            c["jti"].as_str().expect("jti is a string").to_owned()
         })
         .collect();
     assert_eq!(values, jtis);
@@ -130,7 +130,7 @@ async fn list_returns_live_revocations_and_a_cursor() {
     let r = app.admin_get("/revocations").await;
     assert_eq!(r.status(), StatusCode::OK);
     let list = body(r).await;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let items = list["items"].as_array().cloned().expect("a list");
     let kinds: HashSet<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
     assert_eq!(kinds, HashSet::from(["session", "user"]));
     assert!(list["cursor"].is_string());
@@ -168,7 +168,7 @@ async fn walk(
         let r = app.admin_get(&path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let page = body(r).await;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let items = page["items"].as_array().cloned().expect("a list");
         assert!(items.len() <= limit);
         values.extend(
             items
@@ -190,7 +190,7 @@ async fn walk(
         }
         between().await;
     }
-    (cursor.unwrap_or_default(), values)
+    (cursor.expect("every page has a cursor"), values)
 }
 
 #[tokio::test]
@@ -254,7 +254,7 @@ async fn bad_cursors_and_limits_are_400() {
         .header("Last-Event-ID", "999")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,
@@ -275,7 +275,7 @@ async fn a_quiet_stream_sends_the_log_head_at_least_once_a_second() {
         let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
             .await
             .unwrap_or_else(|_| panic!("no heartbeat within 5 s"))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the stream goes on")
             .unwrap_or_else(|| panic!("stream ended"));
         text.push_str(&String::from_utf8_lossy(&chunk));
         beats = text.matches("event: heartbeat").count();
@@ -284,7 +284,7 @@ async fn a_quiet_stream_sends_the_log_head_at_least_once_a_second() {
         .split("event: heartbeat")
         .nth(1)
         .and_then(|b| b.lines().find_map(|l| l.strip_prefix("data:")))
-        .unwrap_or_default();
-    let beat: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
+        .expect("a heartbeat with data");
+    let beat: serde_json::Value = serde_json::from_str(data.trim()).expect("parses");
     assert_eq!(beat["cursor"], head, "{text}");
 }

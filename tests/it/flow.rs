@@ -10,7 +10,10 @@ async fn seed_flow_login_protected_logout_then_rejected() {
     let app = TestApp::spawn().await;
     let reg = app.register("alice").await;
     assert_eq!(reg["username"], "alice");
-    let user_id = reg["user_id"].as_str().unwrap_or_default().to_owned();
+    let user_id = reg["user_id"]
+        .as_str()
+        .expect("user_id is a string")
+        .to_owned();
     assert!(!user_id.is_empty());
 
     let r = app
@@ -20,7 +23,9 @@ async fn seed_flow_login_protected_logout_then_rejected() {
     let b = body(r).await;
     assert_eq!(b["token_type"], "Bearer");
     assert_eq!(b["expires_in"], 900);
-    let access = b["access_token"].as_str().unwrap_or_default();
+    let access = b["access_token"]
+        .as_str()
+        .expect("access_token is a string");
     assert_eq!(b["refresh_token"].as_str().map(str::len), Some(43));
 
     let r = app.get_auth("/protected", access).await;
@@ -43,7 +48,7 @@ async fn seed_flow_login_protected_logout_then_rejected() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let challenge = r.headers()["www-authenticate"]
         .to_str()
-        .unwrap_or_default()
+        .expect("a visible-ASCII header")
         .to_owned();
     assert!(
         challenge.starts_with(r#"Bearer error="invalid_token", error_description="#),
@@ -56,7 +61,8 @@ async fn seed_flow_login_protected_logout_then_rejected() {
 async fn access_token_has_the_spec_header_and_claims() {
     let app = TestApp::spawn().await;
     let t = app.user("claims").await;
-    let (header, claims) = jwtd::core::token::decode_unverified(&t.access).unwrap_or_default();
+    let (header, claims) =
+        jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "EdDSA");
     assert!(header["kid"].is_string());
@@ -77,8 +83,8 @@ async fn access_token_has_the_spec_header_and_claims() {
     assert_eq!(claims["aud"], "jwtd");
     assert_eq!(claims["sid"], t.session.as_str());
     assert_eq!(claims["preferred_username"], "claims");
-    let jti =
-        jwtd::core::b64::decode(claims["jti"].as_str().unwrap_or_default()).unwrap_or_default();
+    let jti = jwtd::core::b64::decode(claims["jti"].as_str().expect("jti is a string"))
+        .expect("decode succeeds");
     assert_eq!(jti.len(), 16, "jti must carry 128 random bits");
 }
 
@@ -90,7 +96,7 @@ async fn me_and_sessions_describe_the_caller() {
     let me = body(app.get_auth("/me", &first.access).await).await;
     assert_eq!(me["username"], "bob");
     assert_eq!(me["session_id"], first.session.as_str());
-    let (_, claims) = jwtd::core::token::decode_unverified(&first.access).unwrap_or_default();
+    let (_, claims) = jwtd::core::token::decode_unverified(&first.access).expect("a decodable JWT");
     assert_eq!(me["expires_at"], claims["exp"]);
 
     let r = app
@@ -100,9 +106,9 @@ async fn me_and_sessions_describe_the_caller() {
         .header("user-agent", "ua-test")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     let list = body(r).await;
-    let sessions = list["sessions"].as_array().cloned().unwrap_or_default();
+    let sessions = list["sessions"].as_array().cloned().expect("a list");
     assert_eq!(sessions.len(), 2);
     let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
@@ -119,7 +125,7 @@ async fn me_and_sessions_describe_the_caller() {
         .bearer_auth(&first.access)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.protected(&second.access).await,
@@ -144,7 +150,7 @@ async fn deleting_someone_elses_session_is_404_and_changes_nothing() {
             .bearer_auth(&mallory.access)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is sent");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(body(r).await["error"], "not_found");
     }
@@ -203,7 +209,7 @@ async fn error_shapes_for_bad_requests() {
         .body("username=a")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(body(r).await["error"], "unsupported_media_type");
     // Malformed JSON, missing field, wrong type.
@@ -219,7 +225,7 @@ async fn error_shapes_for_bad_requests() {
             .body(raw)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is sent");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{raw}");
         assert_eq!(body(r).await["error"], "invalid_request");
     }
@@ -236,7 +242,7 @@ async fn error_shapes_for_bad_requests() {
         .body(format!("token={}", "x".repeat(17 * 1024)))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body(r).await["error"], "payload_too_large");
     // Unknown path.
@@ -245,7 +251,7 @@ async fn error_shapes_for_bad_requests() {
         .get(url("/nope"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(body(r).await["error"], "not_found");
     // Known path, wrong method.
@@ -254,7 +260,7 @@ async fn error_shapes_for_bad_requests() {
         .get(url("/login"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body(r).await["error"], "method_not_allowed");
     // Health.
@@ -263,14 +269,14 @@ async fn error_shapes_for_bad_requests() {
         .get(url("/healthz"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
         .client
         .get(url("/readyz"))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -283,7 +289,7 @@ async fn no_credentials_get_a_bare_challenge() {
             .get(format!("{}{path}", app.url))
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the request is sent");
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
         assert_eq!(body(r).await["error"], "unauthorized");
@@ -300,7 +306,7 @@ async fn a_path_parameter_that_does_not_decode_gets_a_json_error() {
         .bearer_auth(&t.access)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         r.headers()["content-type"],

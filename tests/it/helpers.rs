@@ -54,16 +54,25 @@ pub struct Tokens {
 impl Tokens {
     fn from_body(v: &Value) -> Self {
         Self {
-            access: v["access_token"].as_str().unwrap_or_default().to_owned(),
-            refresh: v["refresh_token"].as_str().unwrap_or_default().to_owned(),
-            session: v["session_id"].as_str().unwrap_or_default().to_owned(),
+            access: v["access_token"]
+                .as_str()
+                .expect("access_token is a string")
+                .to_owned(),
+            refresh: v["refresh_token"]
+                .as_str()
+                .expect("refresh_token is a string")
+                .to_owned(),
+            session: v["session_id"]
+                .as_str()
+                .expect("session_id is a string")
+                .to_owned(),
         }
     }
 }
 
 /// A test config in a fresh temp dir.
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut c = Config::for_data_dir(dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = Config::for_data_dir(dir).expect("for_data_dir succeeds");
     c.password = TEST_PASSWORD_PARAMS;
     c.issuer = ISSUER.into();
     c.serve.admin_token = Some(ADMIN_TOKEN.into());
@@ -78,7 +87,7 @@ impl TestApp {
 
     /// Config adjusted by `f`, system clock.
     pub async fn spawn_with(f: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         let mut config = test_config(dir.path());
         f(&mut config);
         Self::start(dir, config, Clock::system()).await
@@ -89,7 +98,7 @@ impl TestApp {
         let app = App::build(config, clock.clone())
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
-        let addr = app.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let addr = app.local_addr().expect("a local address");
         let state = app.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async {
@@ -115,7 +124,7 @@ impl TestApp {
             let _ = h.await;
         }
         self.state.store.close().await;
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         std::mem::replace(&mut self.dir, dir)
     }
 
@@ -149,7 +158,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
-        r.json().await.unwrap_or_default()
+        r.json().await.expect("a JSON body")
     }
 
     pub async fn login(&self, username: &str) -> Tokens {
@@ -160,7 +169,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "login {username}");
-        Tokens::from_body(&r.json().await.unwrap_or_default())
+        Tokens::from_body(&r.json().await.expect("a JSON body"))
     }
 
     /// Registers `username` and logs in once.
@@ -174,7 +183,7 @@ impl TestApp {
             .post_json("/token/refresh", json!({"refresh_token": refresh}))
             .await;
         let status = r.status();
-        let body: Value = r.json().await.unwrap_or_default();
+        let body: Value = r.json().await.expect("a JSON body");
         (
             status,
             (status == StatusCode::OK).then(|| Tokens::from_body(&body)),
@@ -189,7 +198,7 @@ impl TestApp {
             .send()
             .await
             .unwrap_or_else(|e| panic!("logout: {e}"));
-        (r.status(), r.json().await.unwrap_or_default())
+        (r.status(), r.json().await.expect("a JSON body"))
     }
 
     /// POST a form, optionally with a bearer token.
@@ -237,7 +246,7 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("jwks: {e}"));
         assert_eq!(r.status(), StatusCode::OK);
-        r.json().await.unwrap_or_default()
+        r.json().await.expect("a JSON body")
     }
 
     /// Status of `GET /protected` with `token`.
@@ -248,7 +257,7 @@ impl TestApp {
     /// The active signing key, read from the store as an attacker with a
     /// copy of the database could, to forge tokens with chosen claims.
     pub async fn active_key(&self) -> KeyMaterial {
-        let keys = self.state.store.keys().await.unwrap_or_default();
+        let keys = self.state.store.keys().await.expect("the keys are read");
         keys.into_iter()
             .rev()
             .find(|k| k.is_active())
@@ -277,13 +286,13 @@ impl TestApp {
 /// not issue but whose signature may well be valid.
 pub fn sign_raw(key: &KeyMaterial, header: &str, claims: &Value) -> String {
     use jwtd::core::b64;
-    let signer = SigningKey::from_material(key).unwrap_or_else(|e| panic!("{e}"));
+    let signer = SigningKey::from_material(key).expect("from_material succeeds");
     let input = format!(
         "{}.{}",
         b64::encode(header),
-        b64::encode(serde_json::to_vec(claims).unwrap_or_default())
+        b64::encode(serde_json::to_vec(claims).expect("serialises"))
     );
-    let sig = signer.sign(input.as_bytes()).unwrap_or_default();
+    let sig = signer.sign(input.as_bytes()).expect("signs");
     format!("{input}.{}", b64::encode(sig))
 }
 
@@ -324,13 +333,13 @@ pub fn server_args(argon2_memory_kib: &str, argon2_iterations: &str) -> Vec<Stri
 
 /// The `kid` in a token's header.
 pub fn kid_of(token: &str) -> String {
-    let (h, _) = jwtd::core::token::decode_unverified(token).unwrap_or_default();
-    h["kid"].as_str().unwrap_or_default().to_owned()
+    let (h, _) = jwtd::core::token::decode_unverified(token).expect("a decodable JWT");
+    h["kid"].as_str().expect("kid is a string").to_owned()
 }
 
 /// Reads a JSON body.
 pub async fn body(r: Response) -> Value {
-    r.json().await.unwrap_or_default()
+    r.json().await.expect("a JSON body")
 }
 
 /// Path of the jwtd binary the tests run: the one cargo built for them, or
@@ -340,12 +349,30 @@ pub fn jwtd_bin() -> String {
     std::env::var("JWTD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_jwtd").to_owned())
 }
 
-/// A free loopback port (bound then released).
+/// A port for a server that must be told its port before it starts
+/// (Redis, nginx) or must come back on the same one after a restart. It
+/// is picked below the kernel's ephemeral range, so no `:0` bind and no
+/// outgoing connection of a parallel test can take it between this check
+/// and the server's own bind; a process-wide counter keeps this process's
+/// picks apart. Servers that can report their port bind `:0` instead.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (low, span) = (10_000u16, ephemeral_low.saturating_sub(10_000).max(1));
+    // Start where another run of the suite (another pid) is unlikely to.
+    let start = (std::process::id() % u32::from(span)) as u16;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = low + offset;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// What a CLI run printed and returned.
@@ -375,7 +402,7 @@ pub fn run_cli(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Cli
     if let (Some(mut input), Some(s)) = (child.stdin.take(), stdin) {
         let _ = input.write_all(s.as_bytes());
     }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().expect("wait_with_output succeeds");
     CliOutput {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -392,40 +419,103 @@ pub fn tamper(token: &str) -> String {
     chars.into_iter().collect()
 }
 
-/// The real jwtd binary serving on a free loopback port, SIGKILLed on drop.
+/// The real jwtd binary serving on a loopback port it picked itself
+/// (`:0`, read back from its log), SIGKILLed on drop. Its stderr is read
+/// as it is written, so a chatty server never blocks on a full pipe, and
+/// the test can look at its logs at any time.
 pub struct Binary {
     pub child: tokio::process::Child,
     pub url: String,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Binary {
-    /// `jwtd serve --listen 127.0.0.1:<free port> ARGS` with `envs`, once
-    /// `/healthz` answers. `stderr` says where its logs go.
-    pub async fn start(args: &[&str], envs: &[(&str, &str)], stderr: std::process::Stdio) -> Self {
-        let port = free_port();
-        let child = tokio::process::Command::new(jwtd_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    /// `jwtd serve --listen 127.0.0.1:0 ARGS` with `envs`, once `/healthz`
+    /// answers.
+    pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(jwtd_bin())
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
-            .stderr(stderr)
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn jwtd: {e}"));
-        let url = format!("http://127.0.0.1:{port}");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = oneshot::channel();
+        let reader = {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                let mut addr_tx = Some(addr_tx);
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.contains("jwtd listening")
+                        && let Some(tx) = addr_tx.take()
+                    {
+                        let _ = tx.send(listening_addr(&line));
+                    }
+                    let mut logs = logs.lock().expect("the log buffer");
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            })
+        };
+        let addr = tokio::time::timeout(std::time::Duration::from_secs(30), addr_rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .unwrap_or_else(|| {
+                panic!(
+                    "jwtd did not say where it listens: {}",
+                    logs.lock().expect("the log buffer")
+                )
+            });
+        let url = format!("http://{addr}");
         let client = reqwest::Client::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while client.get(format!("{url}/healthz")).send().await.is_err() {
             assert!(std::time::Instant::now() < deadline, "jwtd did not start");
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        Self { child, url }
+        Self {
+            child,
+            url,
+            logs,
+            reader,
+        }
+    }
+
+    /// Everything the server has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().expect("the log buffer").clone()
+    }
+
+    /// Waits until the server's stderr is closed (it exited), then returns
+    /// all it logged.
+    pub async fn all_logs(&mut self) -> String {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.reader).await;
+        self.logs()
     }
 
     /// SIGKILL: no shutdown hook, no flush, nothing graceful.
     pub async fn kill9(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The `127.0.0.1:PORT` in the "jwtd listening" log line (text or JSON).
+fn listening_addr(line: &str) -> Option<String> {
+    let at = line.find("127.0.0.1:")?;
+    let port: String = line[at + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!port.is_empty()).then(|| format!("127.0.0.1:{port}"))
 }
 
 /// POSTs JSON with a plain client and returns the JSON answer (or null).
@@ -437,5 +527,5 @@ pub async fn post_value(c: &reqwest::Client, url: &str, body: &Value) -> Value {
         .unwrap_or_else(|e| panic!("POST {url}: {e}"))
         .json()
         .await
-        .unwrap_or_default()
+        .expect("a JSON body")
 }

@@ -20,13 +20,13 @@ async fn attempt(
         .json(&json!({"username": user, "password": pw}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     let retry = r
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    (r.status(), retry, r.json().await.unwrap_or_default())
+    (r.status(), retry, r.json().await.expect("a JSON body"))
 }
 
 #[tokio::test]
@@ -42,7 +42,7 @@ async fn unknown_user_and_wrong_password_look_the_same() {
 
 #[tokio::test]
 async fn repeated_failures_get_429_per_username_and_ip() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let config = test_config(dir.path());
@@ -70,7 +70,7 @@ async fn repeated_failures_get_429_per_username_and_ip() {
     let other = reqwest::Client::builder()
         .local_address(other_ip)
         .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("builds");
     assert_eq!(
         attempt(&app, &other, "target", PASSWORD).await.0,
         StatusCode::OK
@@ -177,7 +177,7 @@ async fn a_client_that_hangs_up_does_not_free_its_hash_slot_early() {
     let impatient = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(1000))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("builds");
     let gave_up = impatient
         .post(format!("{}/login", app.url))
         .json(&json!({"username": "hasty", "password": PASSWORD}))

@@ -65,7 +65,7 @@ async fn global_ends_everything_but_a_new_login_works_at_once() {
     let (status, next) = app.refresh(&fresh.refresh).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        app.protected(&next.map(|t| t.access).unwrap_or_default())
+        app.protected(&next.map(|t| t.access).expect("tokens after the refresh"))
             .await,
         StatusCode::OK
     );
@@ -105,7 +105,7 @@ async fn already_revoked_token_answers_200_and_changes_nothing() {
 
 #[tokio::test]
 async fn expired_but_genuine_token_still_logs_out() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let config = test_config(dir.path());
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
@@ -129,12 +129,12 @@ async fn bad_logout_requests() {
         .post(format!("{}/logout", app.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(r).await["error"], "unauthorized");
     // Malformed and forged tokens: 400 invalid_token, as in the seed.
     let key = app.active_key().await;
-    let mut claims = serde_json::to_value(app.claims("x")).unwrap_or_default();
+    let mut claims = serde_json::to_value(app.claims("x")).expect("serialises");
     claims["iss"] = json!("https://other-issuer");
     let other_issuer = sign_raw(&key, &header_for(&key), &claims);
     let tampered = crate::helpers::tamper(&t.access);
@@ -151,7 +151,7 @@ async fn bad_logout_requests() {
         .json(&json!({"scope": "global"}))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body(r).await["error"], "invalid_request");
     let (status, out) = app.logout(&t.access, "everything").await;

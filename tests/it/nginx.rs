@@ -57,8 +57,11 @@ async fn upstream() -> u16 {
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        .expect("binds a port");
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .expect("a local port");
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
 }
@@ -73,13 +76,13 @@ async fn nginx_auth_request_admits_valid_tokens_and_refuses_revoked_ones() {
         env!("CARGO_MANIFEST_DIR"),
         "/docs/integrations/nginx.conf"
     ))
-    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the file is readable")
     .replace("127.0.0.1:8080", &app.url.replace("http://", ""))
     .replace("127.0.0.1:9000", &format!("127.0.0.1:{upstream_port}"))
     .replace("127.0.0.1:8000", &format!("127.0.0.1:{nginx_port}"));
-    let prefix = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let prefix = tempfile::tempdir().expect("a temp dir");
     let conf_path = prefix.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&conf_path, conf).expect("the file is written");
     let child = Command::new(nginx)
         .arg("-p")
         .arg(prefix.path())
@@ -94,13 +97,14 @@ async fn nginx_auth_request_admits_valid_tokens_and_refuses_revoked_ones() {
     let c = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.get(&url).send().await.is_err() {
-        let log = std::fs::read_to_string(prefix.path().join("error.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(prefix.path().join("error.log")).expect("the file is readable");
         assert!(Instant::now() < deadline, "nginx did not start: {log}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // No token: 401 from jwtd, through nginx.
-    let r = c.get(&url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let r = c.get(&url).send().await.expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // A valid token: the upstream sees who is calling, not what the client claims.
@@ -112,10 +116,10 @@ async fn nginx_auth_request_admits_valid_tokens_and_refuses_revoked_ones() {
         .header("X-Auth-Subject", "spoofed-admin")
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::OK);
-    let seen = r.text().await.unwrap_or_default();
-    let sub = reg["user_id"].as_str().unwrap_or_default();
+    let seen = r.text().await.expect("a text body");
+    let sub = reg["user_id"].as_str().expect("user_id is a string");
     assert_eq!(seen, format!("{sub}|behind-nginx|{}", t.session));
 
     // After logout: 401 on the very next request.
@@ -125,6 +129,6 @@ async fn nginx_auth_request_admits_valid_tokens_and_refuses_revoked_ones() {
         .bearer_auth(&t.access)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

@@ -2,7 +2,6 @@
 //! contain a secret.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -18,8 +17,8 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut parts = rest.split_whitespace();
-            let name = parts.next().unwrap_or_default().to_owned();
-            let kind = parts.next().unwrap_or_default();
+            let name = parts.next().expect("another item").to_owned();
+            let kind = parts.next().expect("another item");
             assert!(
                 ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
                 "{line}"
@@ -36,7 +35,7 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
         let value: f64 = value
             .parse()
             .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-        let name = series.split('{').next().unwrap_or_default();
+        let name = series.split('{').next().expect("another item");
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
@@ -64,9 +63,9 @@ async fn scrape(app: &TestApp) -> HashMap<String, f64> {
         .get(format!("{}/metrics", app.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::OK);
-    parse_prometheus(&r.text().await.unwrap_or_default())
+    parse_prometheus(&r.text().await.expect("a text body"))
 }
 
 #[tokio::test]
@@ -83,13 +82,13 @@ async fn metrics_parse_and_counters_move() {
     assert_eq!(app.protected(&t.access).await, StatusCode::OK);
     // A method a client invented is counted as `other`: clients must not be
     // able to grow the label set.
-    let brew = reqwest::Method::from_bytes(b"BREW").unwrap_or_else(|e| panic!("{e}"));
+    let brew = reqwest::Method::from_bytes(b"BREW").expect("from_bytes succeeds");
     let r = app
         .client
         .request(brew, format!("{}/coffee-pot-1", app.url))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     app.logout(&t.access, "local").await;
     assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
@@ -124,7 +123,7 @@ async fn metrics_parse_and_counters_move() {
 
 #[tokio::test]
 async fn logs_never_contain_secrets() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let data = dir.path().display().to_string();
     let args = [
         "--log-format",
@@ -136,23 +135,32 @@ async fn logs_never_contain_secrets() {
         "--data-dir",
         &data,
     ];
-    let server = Binary::start(&args, &[("RUST_LOG", "trace")], Stdio::piped()).await;
-    let (mut child, url) = (server.child, server.url);
+    let mut server = Binary::start(&args, &[("RUST_LOG", "trace")]).await;
+    let url = server.url.clone();
     let c = reqwest::Client::new();
     let creds = json!({"username": "logged", "password": PASSWORD});
     let wrong = json!({"username": "logged", "password": "wrong-password-123"});
     let _ = c.post(format!("{url}/register")).json(&creds).send().await;
     let _ = c.post(format!("{url}/login")).json(&wrong).send().await;
     let b = post_value(&c, &format!("{url}/login"), &creds).await;
-    let access = b["access_token"].as_str().unwrap_or_default().to_owned();
-    let refresh = b["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let access = b["access_token"]
+        .as_str()
+        .expect("access_token is a string")
+        .to_owned();
+    let refresh = b["refresh_token"]
+        .as_str()
+        .expect("refresh_token is a string")
+        .to_owned();
     let r = post_value(
         &c,
         &format!("{url}/token/refresh"),
         &json!({"refresh_token": refresh}),
     )
     .await;
-    let refresh2 = r["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let refresh2 = r["refresh_token"]
+        .as_str()
+        .expect("refresh_token is a string")
+        .to_owned();
     let forged = crate::helpers::tamper(&access);
     for t in [&access, &forged] {
         let _ = c
@@ -183,12 +191,8 @@ async fn logs_never_contain_secrets() {
         .json(&json!({"refresh_token": refresh}))
         .send()
         .await;
-    let _ = child.start_kill();
-    let out = child
-        .wait_with_output()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let logs = String::from_utf8_lossy(&out.stderr);
+    let _ = server.child.start_kill();
+    let logs = server.all_logs().await;
     assert!(logs.lines().count() > 5, "expected logs, got: {logs}");
     for line in logs.lines() {
         assert!(
@@ -196,7 +200,7 @@ async fn logs_never_contain_secrets() {
             "not JSON: {line}"
         );
     }
-    let signature = access.rsplit('.').next().unwrap_or_default().to_owned();
+    let signature = access.rsplit('.').next().expect("another item").to_owned();
     for (what, secret) in [
         ("password", PASSWORD),
         ("wrong password", "wrong-password-123"),

@@ -39,7 +39,7 @@ async fn db() -> Option<Db> {
             created_at: NOW,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the user is created");
     store
         .create_session(&NewSession {
             id: "s1".into(),
@@ -53,7 +53,7 @@ async fn db() -> Option<Db> {
             clears_login_attempts: None,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     Some(Db { store, raw })
 }
 
@@ -94,7 +94,7 @@ async fn waiting_on_locks(raw: &PgPool, n: i64) {
         )
         .fetch_one(raw)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("fetch_one succeeds");
         if waiting >= n {
             return;
         }
@@ -111,7 +111,7 @@ async fn a_logout_waits_for_a_refresh_and_covers_the_token_it_minted() {
     let Some(db) = db().await else { return };
     // A refresh in progress: it holds the session row and has raised the
     // session's last access-token expiry.
-    let mut refreshing = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut refreshing = db.raw.begin().await.expect("begin succeeds");
     exec(
         &mut refreshing,
         "SELECT id FROM sessions WHERE id = 's1' FOR UPDATE",
@@ -127,11 +127,11 @@ async fn a_logout_waits_for_a_refresh_and_covers_the_token_it_minted() {
     let store = db.store.clone();
     let revoking = tokio::spawn(async move { store.revoke_sessions(&logout(NOW + 1)).await });
     waiting_on_locks(&db.raw, 1).await;
-    refreshing.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    refreshing.commit().await.expect("commit succeeds");
     let revoked = revoking
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the task finishes")
+        .expect("the transaction succeeds");
     let session = revoked
         .revocations
         .iter()
@@ -148,7 +148,7 @@ async fn a_logout_waits_for_a_refresh_and_covers_the_token_it_minted() {
 async fn a_refresh_waits_for_a_logout_and_then_fails() {
     let Some(db) = db().await else { return };
     // A logout in progress: log lock, then the session row, revoked.
-    let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut logging_out = db.raw.begin().await.expect("begin succeeds");
     exec(
         &mut logging_out,
         "SELECT pg_advisory_xact_lock($1)",
@@ -165,11 +165,11 @@ async fn a_refresh_waits_for_a_logout_and_then_fails() {
     let refreshing =
         tokio::spawn(async move { store.refresh(&refresh(b"h0", b"h1", NOW + 1)).await });
     waiting_on_locks(&db.raw, 1).await;
-    logging_out.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    logging_out.commit().await.expect("commit succeeds");
     let outcome = refreshing
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the task finishes")
+        .expect("the transaction succeeds");
     assert!(
         matches!(outcome, RefreshOutcome::Invalid),
         "a refresh of a session revoked meanwhile minted tokens: {outcome:?}"
@@ -184,7 +184,7 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
     assert!(matches!(rotated, Ok(RefreshOutcome::Rotated(..))));
     // A global logout that has taken the log lock and is about to lock the
     // user's session rows.
-    let mut logging_out = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut logging_out = db.raw.begin().await.expect("begin succeeds");
     exec(
         &mut logging_out,
         "SELECT pg_advisory_xact_lock($1)",
@@ -209,7 +209,7 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
         Some(NOW + 100),
     )
     .await;
-    logging_out.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    logging_out.commit().await.expect("commit succeeds");
     let outcome = theft
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -220,14 +220,14 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
 #[tokio::test]
 async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     let Some(db) = db().await else { return };
-    let first = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+    let first = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
     db.store
         .rotate_key(&first, NOW, NOW + 930, true)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the key rotates");
     // Hold the active key's row, so both rotations reach it before either
     // can retire it.
-    let mut holding = db.raw.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut holding = db.raw.begin().await.expect("begin succeeds");
     exec(
         &mut holding,
         "SELECT kid FROM signing_keys WHERE retired_at IS NULL FOR UPDATE",
@@ -238,18 +238,18 @@ async fn rotations_on_two_instances_at_once_leave_one_active_key() {
         .map(|_| {
             let store = db.store.clone();
             tokio::spawn(async move {
-                let k = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+                let k = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
                 store.rotate_key(&k, NOW + 1, NOW + 931, false).await
             })
         })
         .collect();
     waiting_on_locks(&db.raw, 2).await;
-    holding.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    holding.commit().await.expect("commit succeeds");
     for r in rotations {
         let done = r.await.unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(done, Ok(true)), "{done:?}");
     }
-    let keys = db.store.keys().await.unwrap_or_else(|e| panic!("{e}"));
+    let keys = db.store.keys().await.expect("the keys are read");
     let active = keys.iter().filter(|k| k.is_active()).count();
     assert_eq!(active, 1, "two rotations at once left {active} active keys");
     assert_eq!(keys.len(), 3);

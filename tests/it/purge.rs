@@ -19,7 +19,7 @@ async fn stored_revocations(app: &TestApp) -> usize {
 
 #[tokio::test]
 async fn purge_drops_expired_revocations_but_not_live_ones() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
@@ -59,7 +59,7 @@ async fn purge_drops_expired_revocations_but_not_live_ones() {
 
 #[tokio::test]
 async fn background_sweeper_purges_on_its_own() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut config = test_config(dir.path());
     config.serve.access_ttl = Duration::from_secs(1);
     config.serve.leeway = Duration::ZERO;

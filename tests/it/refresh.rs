@@ -17,8 +17,8 @@ async fn rotation_returns_a_new_pair_in_the_same_session() {
     assert_eq!(next.session, t.session);
     assert_eq!(app.protected(&next.access).await, StatusCode::OK);
     // The refresh token is stored only as a hash.
-    let db = std::fs::read(app.data_dir().join("jwtd.db")).unwrap_or_default();
-    let wal = std::fs::read(app.data_dir().join("jwtd.db-wal")).unwrap_or_default();
+    let db = std::fs::read(app.data_dir().join("jwtd.db")).expect("the file is readable");
+    let wal = std::fs::read(app.data_dir().join("jwtd.db-wal")).expect("the file is readable");
     for token in [&t.refresh, &next.refresh] {
         let needle = token.as_bytes();
         for bytes in [&db, &wal] {
@@ -51,7 +51,7 @@ async fn replay_within_grace_gets_the_same_successor() {
 
 #[tokio::test]
 async fn reuse_after_grace_is_theft_and_kills_the_session() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let config = test_config(dir.path());
@@ -79,7 +79,7 @@ async fn reuse_after_grace_is_theft_and_kills_the_session() {
 
 #[tokio::test]
 async fn grace_is_counted_from_first_use_and_never_extended() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let config = test_config(dir.path());
@@ -107,7 +107,7 @@ async fn reusing_an_older_ancestor_is_theft_even_within_grace() {
 
 #[tokio::test]
 async fn unknown_and_expired_refresh_tokens_are_invalid_grant() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
@@ -123,7 +123,7 @@ async fn unknown_and_expired_refresh_tokens_are_invalid_grant() {
 
 #[tokio::test]
 async fn refresh_slides_the_session_expiry() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let start = jwtd::core::clock::unix_now();
     let clock = Clock::fixed(start);
     let mut config = test_config(dir.path());
@@ -134,7 +134,7 @@ async fn refresh_slides_the_session_expiry() {
     let (_, t2) = app.refresh(&t.refresh).await;
     clock.set(start + 100); // past the first token's expiry, within the second's
     let (status, _) = app
-        .refresh(&t2.map(|t| t.refresh).unwrap_or_default())
+        .refresh(&t2.map(|t| t.refresh).expect("tokens after the refresh"))
         .await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -152,10 +152,10 @@ async fn parallel_tabs_refreshing_at_once_all_get_the_same_successor() {
             tokens
                 .as_ref()
                 .map(|t| t.refresh.clone())
-                .unwrap_or_default()
+                .expect("tokens after the refresh")
         })
         .collect();
     assert_eq!(successors.len(), 1, "one successor for every tab");
-    let next = successors.into_iter().next().unwrap_or_default();
+    let next = successors.into_iter().next().expect("another item");
     assert_eq!(app.refresh(&next).await.0, StatusCode::OK);
 }

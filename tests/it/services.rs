@@ -45,7 +45,7 @@ pub async fn fresh_database() -> Option<String> {
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'jwtd_test_%'")
             .fetch_all(&admin)
             .await
-            .unwrap_or_default();
+            .expect("fetch_all succeeds");
     for old in existing {
         let created = old.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
         if created.is_none_or(|t| t < now - 3600) {
@@ -62,7 +62,7 @@ pub async fn fresh_database() -> Option<String> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&admin)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("execute succeeds");
     admin.close().await;
     Some(format!("postgres://postgres@127.0.0.1:5432/{name}"))
 }
@@ -103,7 +103,7 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().expect("a temp dir");
         let mut r = Self {
             port: free_port(),
             child: None,
@@ -171,8 +171,8 @@ impl CuttableProxy {
     pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+            .expect("binds a port");
+        let addr = listener.local_addr().expect("a local address");
         let cut = Arc::new(AtomicBool::new(false));
         let (cut_tx, cut_rx) = watch::channel(false);
         let flag = cut.clone();

@@ -71,7 +71,7 @@ async fn exercise(store: Store) {
     store
         .create_user(&user("ann"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the user is created");
     assert!(matches!(
         store.create_user(&user("ann")).await,
         Err(StoreError::Conflict)
@@ -79,7 +79,7 @@ async fn exercise(store: Store) {
     store
         .create_user(&user("bob"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the user is created");
     assert_eq!(
         store.user_by_name("ann").await.ok().flatten().map(|u| u.id),
         Some("id-ann".into())
@@ -97,7 +97,7 @@ async fn exercise(store: Store) {
     store
         .set_password("id-ann", "$argon2id$new")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("set_password succeeds");
     assert_eq!(
         store
             .user_by_name("ann")
@@ -108,8 +108,14 @@ async fn exercise(store: Store) {
         Some("$argon2id$new".into())
     );
     // Secrets are created once.
-    let s1 = store.secret("k", vec![1, 2]).await.unwrap_or_default();
-    let s2 = store.secret("k", vec![3, 4]).await.unwrap_or_default();
+    let s1 = store
+        .secret("k", vec![1, 2])
+        .await
+        .expect("the secret is stored");
+    let s2 = store
+        .secret("k", vec![3, 4])
+        .await
+        .expect("the secret is stored");
     assert_eq!((s1, s2), (vec![1, 2], vec![1, 2]));
 
     // Login attempts: reserved up to the limit in a window, refused past
@@ -119,7 +125,7 @@ async fn exercise(store: Store) {
         store
             .reserve_login_attempt("ann", "ip", now, since, 3)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("reserve_login_attempt succeeds")
     };
     for _ in 0..3 {
         assert_eq!(reserve(NOW, NOW - 60).await, Ok(()));
@@ -134,18 +140,18 @@ async fn exercise(store: Store) {
     store
         .create_session(&login)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     assert_eq!(reserve(NOW + 101, NOW + 41).await, Ok(()), "released");
 
     // Sessions and refresh rotation, replay, theft.
     store
         .create_session(&session("s1", "id-ann", b"h0"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     store
         .create_session(&session("s2", "id-ann", b"x0"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     assert_eq!(
         store
             .live_sessions("id-ann", NOW)
@@ -203,7 +209,7 @@ async fn exercise(store: Store) {
     store
         .create_session(&session("s3", "id-ann", b"y0"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     let req = |only: Option<&str>, except: Option<&str>, cut: bool| SessionRevocation {
         user_id: "id-ann".into(),
         only: only.map(Into::into),
@@ -215,12 +221,12 @@ async fn exercise(store: Store) {
     let r = store
         .revoke_sessions(&req(None, Some("s2"), false))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the sessions are revoked");
     assert_eq!((r.live_sessions, r.revocations.len()), (1, 1));
     let r = store
         .revoke_sessions(&req(None, None, true))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the sessions are revoked");
     assert_eq!(r.live_sessions, 1);
     assert_eq!(
         r.revocations.last().map(|r| r.kind),
@@ -243,15 +249,18 @@ async fn exercise(store: Store) {
             rev(RevocationKind::Key, "k1"),
         ])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let all = store.revocations_since(0, 100).await.unwrap_or_default();
+        .expect("the revocations are stored");
+    let all = store
+        .revocations_since(0, 100)
+        .await
+        .expect("the log is read");
     // theft (s1), all-but-s2 (s3), everywhere (s2 + the user), and the two.
     assert_eq!(all.len(), 6);
     assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
     let tail = store
         .revocations_since(all[3].0, 2)
         .await
-        .unwrap_or_default();
+        .expect("the log is read");
     assert_eq!(
         tail.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         vec![all[4].0, all[5].0]
@@ -260,7 +269,7 @@ async fn exercise(store: Store) {
     let (n, seq) = store
         .load_live(NOW, &mut sink)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("load_live succeeds");
     assert_eq!((n, seq), (6, all[5].0));
     assert!(sink.0.contains(&(RevocationKind::Token, id.clone())));
     assert!(sink.0.contains(&(RevocationKind::User, "id-ann".into())));
@@ -270,22 +279,22 @@ async fn exercise(store: Store) {
     );
 
     // Keys: rotate, fingerprint changes, revoke.
-    let k1 = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
-    let k2 = KeyMaterial::generate(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
-    let fp0 = store.key_fingerprint().await.unwrap_or_default();
+    let k1 = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
+    let k2 = KeyMaterial::generate(Algorithm::ES256).expect("a key is generated");
+    let fp0 = store.key_fingerprint().await.expect("a fingerprint");
     store
         .rotate_key(&k1, NOW, NOW + 930, false)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the key rotates");
     store
         .rotate_key(&k2, NOW + 1, NOW + 931, false)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the key rotates");
     // Conditional rotation: no-op while a key of that algorithm is active.
-    let k3 = KeyMaterial::generate(Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+    let k3 = KeyMaterial::generate(Algorithm::ES256).expect("a key is generated");
     let created = store.rotate_key(&k3, NOW + 1, NOW + 931, true).await;
     assert_eq!(created.ok(), Some(false));
-    let keys = store.keys().await.unwrap_or_default();
+    let keys = store.keys().await.expect("the keys are read");
     assert_eq!(keys.len(), 2);
     assert_eq!(
         keys.iter()
@@ -295,11 +304,11 @@ async fn exercise(store: Store) {
         vec![k2.kid.clone()]
     );
     assert_eq!(keys[0].material, k1, "key material round-trips");
-    assert_ne!(store.key_fingerprint().await.unwrap_or_default(), fp0);
+    assert_ne!(store.key_fingerprint().await.expect("a fingerprint"), fp0);
     let r = store
         .revoke_key(&k1.kid, NOW + 2, NOW + 999)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("revoke_key succeeds");
     assert_eq!(
         r.map(|(r, new)| (r.kind, r.expires_at, new)),
         Some((RevocationKind::Key, NOW + 931, true))
@@ -309,7 +318,7 @@ async fn exercise(store: Store) {
     let again = store
         .revoke_key(&k1.kid, NOW + 5, NOW + 999)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("revoke_key succeeds");
     assert_eq!(
         again.map(|(r, new)| (r.revoked_at, r.expires_at, new)),
         Some((NOW + 2, NOW + 931, false))
@@ -322,7 +331,7 @@ async fn exercise(store: Store) {
         store
             .revoke_key("nope", NOW, NOW)
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("revoke_key succeeds")
             .is_none()
     );
 
@@ -330,12 +339,12 @@ async fn exercise(store: Store) {
     store
         .create_session(&session("b1", "id-bob", b"b0"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the session is created");
     let revs = store
         .delete_user("bob", NOW + 3, NOW + 933, 30)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_default();
+        .expect("delete_user succeeds")
+        .expect("the user existed");
     assert_eq!(
         revs.iter().map(|r| r.kind).collect::<Vec<_>>(),
         vec![
@@ -358,7 +367,7 @@ async fn exercise(store: Store) {
     let report = store
         .purge(NOW + 2000, 30, NOW + 2000)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("purge succeeds");
     assert_eq!(report.revocations, 10);
     assert!(report.sessions >= 3 && report.keys == 1);
     assert_eq!(
@@ -371,9 +380,9 @@ async fn exercise(store: Store) {
 
 #[tokio::test]
 async fn sqlite_store_passes_the_suite() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    exercise(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    exercise(Store::open(&url).await.expect("the store opens")).await;
 }
 
 #[tokio::test]
@@ -381,7 +390,7 @@ async fn postgres_store_passes_the_suite() {
     let Some(url) = crate::services::fresh_database().await else {
         return;
     };
-    exercise(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    exercise(Store::open(&url).await.expect("the store opens")).await;
 }
 
 /// Instances starting together on an empty store race to create the first
@@ -390,7 +399,7 @@ async fn first_key_race(store: Store) {
     let attempts = (0..4).map(|_| {
         let store = store.clone();
         async move {
-            let k = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
+            let k = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
             store.rotate_key(&k, NOW, NOW + 930, true).await
         }
     });
@@ -403,9 +412,9 @@ async fn first_key_race(store: Store) {
 
 #[tokio::test]
 async fn sqlite_first_key_is_created_once() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
-    first_key_race(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    first_key_race(Store::open(&url).await.expect("the store opens")).await;
 }
 
 #[tokio::test]
@@ -413,7 +422,7 @@ async fn postgres_first_key_is_created_once() {
     let Some(url) = crate::services::fresh_database().await else {
         return;
     };
-    first_key_race(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    first_key_race(Store::open(&url).await.expect("the store opens")).await;
 }
 
 /// The startup bulk load pages through the log 4,096 rows at a time: every
@@ -444,13 +453,13 @@ async fn bulk_load_pages(store: Store) {
         store
             .insert_revocations(chunk)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the revocations are stored");
     }
     let mut sink = Collect::default();
     let (n, _) = store
         .load_live(NOW, &mut sink)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("load_live succeeds");
     let users = sink
         .0
         .iter()
@@ -473,9 +482,9 @@ async fn bulk_load_pages(store: Store) {
 
 #[tokio::test]
 async fn sqlite_bulk_load_pages() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}", dir.path().join("b.db").display());
-    bulk_load_pages(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    bulk_load_pages(Store::open(&url).await.expect("the store opens")).await;
 }
 
 #[tokio::test]
@@ -483,7 +492,7 @@ async fn postgres_bulk_load_pages() {
     let Some(url) = crate::services::fresh_database().await else {
         return;
     };
-    bulk_load_pages(Store::open(&url).await.unwrap_or_else(|e| panic!("{e}"))).await;
+    bulk_load_pages(Store::open(&url).await.expect("the store opens")).await;
 }
 
 /// Runs `sql` on the database at `url` outside the store, as an operator

@@ -12,7 +12,7 @@ async fn expect_rejected(app: &TestApp, token: &str, description: &str) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{description}");
     let challenge = r.headers()["www-authenticate"]
         .to_str()
-        .unwrap_or_default()
+        .expect("a visible-ASCII header")
         .to_owned();
     assert_eq!(
         challenge,
@@ -35,8 +35,8 @@ async fn forged_and_faulty_tokens_are_rejected() {
     let key = app.active_key().await;
     let kid = key.kid.clone();
     let reg = app.register("victim").await;
-    let sub = reg["user_id"].as_str().unwrap_or_default();
-    let claims = serde_json::to_value(app.claims(sub)).unwrap_or_default();
+    let sub = reg["user_id"].as_str().expect("user_id is a string");
+    let claims = serde_json::to_value(app.claims(sub)).expect("serialises");
     let now = app.clock.now();
 
     // Control: the forging helper makes tokens the server accepts, so each
@@ -47,7 +47,7 @@ async fn forged_and_faulty_tokens_are_rejected() {
     // alg "none", unsigned.
     let none_header =
         jwtd::core::b64::encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
-    let payload = jwtd::core::b64::encode(serde_json::to_vec(&claims).unwrap_or_default());
+    let payload = jwtd::core::b64::encode(serde_json::to_vec(&claims).expect("serialises"));
     expect_rejected(
         &app,
         &format!("{none_header}.{payload}."),
@@ -75,7 +75,7 @@ async fn forged_and_faulty_tokens_are_rejected() {
     // Bad signature: the claims changed after signing.
     let parts: Vec<&str> = good.split('.').collect();
     let other = jwtd::core::b64::encode(
-        serde_json::to_vec(&with(&claims, "sub", json!("admin"))).unwrap_or_default(),
+        serde_json::to_vec(&with(&claims, "sub", json!("admin"))).expect("serialises"),
     );
     expect_rejected(
         &app,
@@ -127,8 +127,9 @@ async fn leeway_tolerates_small_clock_skew() {
     let app = TestApp::spawn().await;
     let key = app.active_key().await;
     let reg = app.register("skewed").await;
-    let claims = serde_json::to_value(app.claims(reg["user_id"].as_str().unwrap_or_default()))
-        .unwrap_or_default();
+    let claims =
+        serde_json::to_value(app.claims(reg["user_id"].as_str().expect("user_id is a string")))
+            .expect("serialises");
     let now = app.clock.now();
     let t = sign_raw(
         &key,

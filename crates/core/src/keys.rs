@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn debug_output_hides_private_key() {
-        let m = KeyMaterial::generate(Algorithm::HS256).unwrap_or_else(|e| panic!("{e}"));
+        let m = KeyMaterial::generate(Algorithm::HS256).expect("a key is generated");
         let dbg = format!("{m:?}");
         assert!(!dbg.contains(&format!("{:?}", m.private)));
     }

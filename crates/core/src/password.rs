@@ -127,8 +127,8 @@ mod tests {
             iterations: 3,
             parallelism: 1,
         };
-        let h = PasswordHasher::new(params).unwrap_or_else(|e| panic!("{e}"));
-        let real = h.hash(b"pw").unwrap_or_default();
+        let h = PasswordHasher::new(params).expect("constructs");
+        let real = h.hash(b"pw").expect("hash succeeds");
         let parsed = |s: &str| {
             let phc = argon2::PasswordHash::new(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             let p = Params::try_from(&phc).unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -157,8 +157,8 @@ mod tests {
             iterations: 1,
             parallelism: 1,
         })
-        .unwrap_or_else(|e| panic!("{e}"));
-        let stored = h.hash(b"correct horse").unwrap_or_default();
+        .expect("constructs");
+        let stored = h.hash(b"correct horse").expect("hash succeeds");
         assert!(stored.starts_with("$argon2id$"));
         assert!(h.verify(b"correct horse", Some(&stored)));
         assert!(!h.verify(b"wrong", Some(&stored)));

@@ -288,8 +288,8 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn setup(alg: Algorithm) -> (KeyMaterial, KeyRing, Validation) {
-        let m = KeyMaterial::generate(alg).unwrap_or_else(|e| panic!("{e}"));
-        let ring = KeyRing::new(&m, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let m = KeyMaterial::generate(alg).expect("a key is generated");
+        let ring = KeyRing::new(&m, &[]).expect("constructs");
         let v = Validation {
             issuer: "https://issuer".into(),
             audience: "jwtd".into(),
@@ -316,9 +316,9 @@ mod tests {
         let input = format!(
             "{}.{}",
             b64::encode(header),
-            b64::encode(serde_json::to_vec(claims).unwrap_or_default())
+            b64::encode(serde_json::to_vec(claims).expect("serialises"))
         );
-        let sig = key.sign(input.as_bytes()).unwrap_or_default();
+        let sig = key.sign(input.as_bytes()).expect("signs");
         format!("{input}.{}", b64::encode(sig))
     }
 
@@ -327,7 +327,7 @@ mod tests {
         for alg in Algorithm::ALL {
             let (_, ring, v) = setup(alg);
             let c = claims();
-            let t = issue(ring.active(), &c).unwrap_or_default();
+            let t = issue(ring.active(), &c).expect("issue succeeds");
             let got = verify(&ring, &t, &v, NOW, Expiry::Enforce);
             assert_eq!(got.map(|g| g.claims), Ok(c), "{alg}");
         }
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn time_claims_respect_leeway() {
         let (_, ring, v) = setup(Algorithm::EdDSA);
-        let t = issue(ring.active(), &claims()).unwrap_or_default();
+        let t = issue(ring.active(), &claims()).expect("issue succeeds");
         let at = |now| verify(&ring, &t, &v, now, Expiry::Enforce).err();
         assert_eq!(at(NOW + 900 + 29), None);
         assert_eq!(at(NOW + 930), Some(TokenError::Expired));
@@ -349,7 +349,7 @@ mod tests {
         let mut c = claims();
         c.nbf = NOW - 100;
         c.iat = NOW + 100;
-        let t = issue(ring.active(), &c).unwrap_or_default();
+        let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
             verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::IssuedInFuture)
@@ -407,7 +407,7 @@ mod tests {
             private: m.public.clone(),
             public: vec![],
         })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("from_material succeeds");
         let t = sign_raw(
             &forged_key,
             &format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#),
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn cache_answers_only_for_the_exact_token_while_it_is_valid() {
         let (_, ring, v) = setup(Algorithm::EdDSA);
-        let t = issue(ring.active(), &claims()).unwrap_or_default();
+        let t = issue(ring.active(), &claims()).expect("issue succeeds");
         assert!(ring.cache().is_empty());
         let first = verify(&ring, &t, &v, NOW, Expiry::Enforce);
         assert_eq!(ring.cache().len(), 1);
@@ -438,7 +438,7 @@ mod tests {
         let mut forged = t.clone().into_bytes();
         let i = forged.len() - 5;
         forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-        let forged = String::from_utf8(forged).unwrap_or_default();
+        let forged = String::from_utf8(forged).expect("UTF-8");
         assert_eq!(
             verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::BadSignature)
@@ -467,17 +467,17 @@ mod tests {
         let (_, ring, v) = setup(Algorithm::HS256);
         let ring = ring.with_cache(64);
         for _ in 0..500 {
-            let t = issue(ring.active(), &claims()).unwrap_or_default();
+            let t = issue(ring.active(), &claims()).expect("issue succeeds");
             assert!(verify(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
         }
         assert!(ring.cache().len() <= 64 + 16, "{}", ring.cache().len());
         let off = KeyRing::new(
-            &KeyMaterial::generate(Algorithm::HS256).unwrap_or_else(|e| panic!("{e}")),
+            &KeyMaterial::generate(Algorithm::HS256).expect("a key is generated"),
             &[],
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("constructs")
         .with_cache(0);
-        let t = issue(off.active(), &claims()).unwrap_or_default();
+        let t = issue(off.active(), &claims()).expect("issue succeeds");
         assert!(verify(&off, &t, &v, NOW, Expiry::Enforce).is_ok());
         assert!(off.cache().is_empty());
     }
@@ -488,13 +488,13 @@ mod tests {
         // attacker's key in `jwk` (or a `jku` URL) and signed with it fails;
         // the same headers on a token we signed change nothing.
         let (m, ring, v) = setup(Algorithm::EdDSA);
-        let attacker = KeyMaterial::generate(Algorithm::EdDSA).unwrap_or_else(|e| panic!("{e}"));
-        let jwk = serde_json::to_string(&attacker.jwk()).unwrap_or_default();
+        let attacker = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
+        let jwk = serde_json::to_string(&attacker.jwk()).expect("to_string succeeds");
         let header = format!(
             r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}","jwk":{jwk},"jku":"https://evil/jwks"}}"#,
             m.kid
         );
-        let signer = SigningKey::from_material(&attacker).unwrap_or_else(|e| panic!("{e}"));
+        let signer = SigningKey::from_material(&attacker).expect("from_material succeeds");
         let forged = sign_raw(&signer, &header, &claims());
         assert_eq!(
             verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
@@ -507,14 +507,14 @@ mod tests {
     #[test]
     fn payload_and_signature_tampering_is_rejected() {
         let (_, ring, v) = setup(Algorithm::ES256);
-        let t = issue(ring.active(), &claims()).unwrap_or_default();
+        let t = issue(ring.active(), &claims()).expect("issue succeeds");
         let parts: Vec<&str> = t.split('.').collect();
         let mut c = claims();
         c.sub = "admin".into();
         let forged = format!(
             "{}.{}.{}",
             parts[0],
-            b64::encode(serde_json::to_vec(&c).unwrap_or_default()),
+            b64::encode(serde_json::to_vec(&c).expect("serialises")),
             parts[2]
         );
         assert_eq!(
@@ -539,21 +539,21 @@ mod tests {
         let (_, ring, v) = setup(Algorithm::HS256);
         let mut c = claims();
         c.iss = "https://evil".into();
-        let t = issue(ring.active(), &c).unwrap_or_default();
+        let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
             verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongIssuer)
         );
         let mut c = claims();
         c.aud = "other".into();
-        let t = issue(ring.active(), &c).unwrap_or_default();
+        let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
             verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongAudience)
         );
         let mut c = claims();
         c.jti = "not-an-id".into();
-        let t = issue(ring.active(), &c).unwrap_or_default();
+        let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
             verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::Malformed)

@@ -165,8 +165,10 @@ async fn recovered(world: &World, i: usize) -> bool {
             && ready.status().is_success()
             && login.status().is_success()
         {
-            let body: serde_json::Value = login.json().await.unwrap_or_default();
-            let access = body["access_token"].as_str().unwrap_or_default();
+            let body: serde_json::Value = login.json().await.expect("a JSON body");
+            let access = body["access_token"]
+                .as_str()
+                .expect("access_token is a string");
             let ok = world
                 .http
                 .get(url("/protected"))
@@ -257,7 +259,7 @@ async fn besieged(url: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torture_embedded() {
     let (run, seed) = settings(Duration::from_secs(40));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut args = common_args(run);
     args.extend(["--data-dir".into(), dir.path().display().to_string()]);
     let node = Node::start(args).await;
@@ -293,7 +295,7 @@ async fn torture_cluster() {
     };
     let redis = PrivateRedis::start();
     let channel = services::fresh_channel();
-    let pg = "127.0.0.1:5432".parse().unwrap_or_else(|e| panic!("{e}"));
+    let pg = "127.0.0.1:5432".parse().expect("parses");
     let mut nodes = Vec::new();
     let mut proxies = Vec::new();
     for _ in 0..3 {

@@ -70,7 +70,7 @@ impl World {
             .pool_idle_timeout(Duration::from_secs(20))
             .timeout(Duration::from_secs(20))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("builds");
         let epoch = Instant::now();
         Self {
             urls,
@@ -395,7 +395,11 @@ impl<'w> Client<'w> {
     async fn refresh(&mut self) {
         let k = self.pick_session();
         let i = self.instance();
-        let current = self.sessions[k].chain.last().cloned().unwrap_or_default();
+        let current = self.sessions[k]
+            .chain
+            .last()
+            .cloned()
+            .expect("a session has tokens");
         match self.present(k, i, &current).await {
             Some((StatusCode::OK, body)) => self.rotated(k, &body),
             Some((StatusCode::UNAUTHORIZED, _)) => {
@@ -408,7 +412,11 @@ impl<'w> Client<'w> {
     /// Two tabs refresh with the same token at once, on two instances.
     async fn parallel_refresh(&mut self) {
         let k = self.pick_session();
-        let current = self.sessions[k].chain.last().cloned().unwrap_or_default();
+        let current = self.sessions[k]
+            .chain
+            .last()
+            .cloned()
+            .expect("a session has tokens");
         let (a, b) = (self.instance(), self.instance());
         let (ra, rb) = tokio::join!(self.present(k, a, &current), self.present(k, b, &current));
         for r in [ra, rb].into_iter().flatten() {
