@@ -112,87 +112,30 @@ pub(in crate::store) async fn refresh_in(
     r: &RefreshRequest,
     log_locked: bool,
 ) -> Result<Option<RefreshOutcome>, StoreError> {
-    let sql = format!(
-        "SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1{FOR_UPDATE}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&r.hash)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(row) = row else {
+    let Some((token, session)) = lock_token_and_session(tx, &r.hash).await? else {
         return Ok(Some(RefreshOutcome::Invalid));
     };
-    let session_id: String = row.try_get(0)?;
-    let expires_at: i64 = row.try_get(1)?;
-    let used_at: Option<i64> = row.try_get(2)?;
-    // The session row is locked until commit: a logout revoking it waits
-    // for this rotation and then reads the `access_expires_at` it raised,
-    // or this rotation waits for the logout and sees `revoked_at`.
-    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1{FOR_UPDATE}");
-    let Some(srow) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&session_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(Some(RefreshOutcome::Invalid));
-    };
-    let session = session_from_row(&srow)?;
-    if session.revoked_at.is_some() {
-        return Ok(Some(RefreshOutcome::Invalid));
-    }
-    let replay = match used_at {
-        None if expires_at <= r.now => return Ok(Some(RefreshOutcome::Invalid)),
+    let replay = match token.used_at {
+        None if token.expires_at <= r.now => return Ok(Some(RefreshOutcome::Invalid)),
         None => false,
-        Some(used) => {
-            // count(*) is a 64-bit integer in both dialects.
-            let successor_current: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
-            )
-            .bind(&r.successor_hash)
-            .bind(&session_id)
-            .fetch_one(&mut **tx)
-            .await?;
-            if r.now - used > r.grace || successor_current == 0 {
-                // Reuse of a retired token outside the grace: treat as
-                // theft and end the whole session, in this transaction.
-                if !log_locked {
-                    return Ok(None);
-                }
-                let rev = revoke_session_tx(tx, &session, r.now, r.leeway).await?;
-                return Ok(Some(RefreshOutcome::Theft(rev)));
-            }
+        Some(used) if r.now - used <= r.grace && successor_unused(tx, r, &session.id).await? => {
             true
+        }
+        Some(_) => {
+            // Reuse of a retired token outside the grace, or after its
+            // successor was used: theft. End the whole session, in this
+            // transaction.
+            if !log_locked {
+                return Ok(None);
+            }
+            let rev = revoke_session_tx(tx, &session, r.now, r.leeway).await?;
+            return Ok(Some(RefreshOutcome::Theft(rev)));
         }
     };
     if !replay {
-        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2")
-            .bind(r.now)
-            .bind(&r.hash)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&r.successor_hash)
-        .bind(&session_id)
-        .bind(r.now)
-        .bind(r.successor_expires_at)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
-            .bind(r.successor_expires_at)
-            .bind(&session_id)
-            .execute(&mut **tx)
-            .await?;
+        rotate(tx, r, &session.id).await?;
     }
-    sqlx::query(
-        "UPDATE sessions SET last_seen_at = $1, access_expires_at = CASE WHEN access_expires_at > $2 THEN access_expires_at ELSE $2 END WHERE id = $3",
-    )
-    .bind(r.now)
-    .bind(r.access_expires_at)
-    .bind(&session_id)
-    .execute(&mut **tx)
-    .await?;
+    touch_session(tx, r, &session.id).await?;
     let user =
         sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = $1")
             .bind(&session.user_id)
@@ -214,6 +157,117 @@ pub(in crate::store) async fn refresh_in(
     } else {
         RefreshOutcome::Rotated(session, user)
     }))
+}
+
+/// A refresh token's row, as far as a rotation needs it.
+struct TokenRow {
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+/// The refresh token with `hash` and its live session, both row-locked
+/// until commit; `None` when either is missing or the session is revoked.
+///
+/// The session row lock orders this rotation with a logout revoking the
+/// session: the logout waits for the rotation and then reads the
+/// `access_expires_at` it raised, or the rotation waits and sees
+/// `revoked_at`.
+async fn lock_token_and_session(
+    tx: &mut Transaction<'static, Db>,
+    hash: &[u8],
+) -> Result<Option<(TokenRow, SessionRecord)>, StoreError> {
+    let sql = format!(
+        "SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1{FOR_UPDATE}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let session_id: String = row.try_get(0)?;
+    let token = TokenRow {
+        expires_at: row.try_get(1)?,
+        used_at: row.try_get(2)?,
+    };
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1{FOR_UPDATE}");
+    let session = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&session_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| session_from_row(&row))
+        .transpose()?;
+    Ok(session
+        .filter(|s| s.revoked_at.is_none())
+        .map(|s| (token, s)))
+}
+
+/// Whether the successor `r` would get is still the session's current,
+/// unused refresh token (so presenting the previous one is a replay, not a
+/// theft).
+async fn successor_unused(
+    tx: &mut Transaction<'static, Db>,
+    r: &RefreshRequest,
+    session_id: &str,
+) -> Result<bool, StoreError> {
+    // count(*) is a 64-bit integer in both dialects.
+    let current: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM refresh_tokens WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
+    )
+    .bind(&r.successor_hash)
+    .bind(session_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(current > 0)
+}
+
+/// Retires the presented refresh token, stores its successor and slides
+/// the session's expiry.
+async fn rotate(
+    tx: &mut Transaction<'static, Db>,
+    r: &RefreshRequest,
+    session_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2")
+        .bind(r.now)
+        .bind(&r.hash)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&r.successor_hash)
+    .bind(session_id)
+    .bind(r.now)
+    .bind(r.successor_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
+        .bind(r.successor_expires_at)
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the session's activity and raises its `access_expires_at` to
+/// the new access token's (never lowers it: a replay may carry an older
+/// one).
+async fn touch_session(
+    tx: &mut Transaction<'static, Db>,
+    r: &RefreshRequest,
+    session_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = $1, access_expires_at = CASE WHEN access_expires_at > $2 THEN access_expires_at ELSE $2 END WHERE id = $3",
+    )
+    .bind(r.now)
+    .bind(r.access_expires_at)
+    .bind(session_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Revokes the sessions `req` names, inside `tx` (the caller commits).
