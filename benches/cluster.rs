@@ -38,6 +38,7 @@ fn indexed(state: &AppState, jti: Id128) -> bool {
         jti,
         sid: Id128([0; 16]),
         sub: "",
+        user: None,
         iat: 0,
         kid: "",
     };

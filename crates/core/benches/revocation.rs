@@ -1,6 +1,9 @@
 //! The revocation lookup alone, at 0 and 1,000,000 live entries, for a token
-//! that is not revoked (the common case) and one that is; and the memory one
-//! entry costs (resident-set growth while inserting 1M entries).
+//! that is not revoked (the common case) and one that is; a fleet's index
+//! (1M tokens, 100k sessions, 100k user cut-offs, 3 revoked keys) probed by
+//! tokens of users who all have a cut-off older than the token, so every
+//! check runs to the end; and the memory one entry costs (resident-set
+//! growth while inserting 1M entries).
 //!
 //! Run: `cargo bench -p jwtd-core --bench revocation`.
 
@@ -64,9 +67,98 @@ fn token_ref(jti: Id128, sid: Id128) -> TokenRef<'static> {
         jti,
         sid,
         sub: "0193b1c2-0000-7000-8000-000000000000",
+        user: Id128::parse_uuid("0193b1c2-0000-7000-8000-000000000000"),
         iat: 1_800_000_000,
         kid: "kid",
     }
+}
+
+const USERS: usize = 100_000;
+
+/// A UUIDv7-shaped user id, as jwtd mints them: a millisecond timestamp,
+/// then random bits.
+fn uuid_v7(ms: u64) -> String {
+    let r = Id128::random().0;
+    let t = ms.to_be_bytes();
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-7{:x}{:02x}-{:02x}{:02x}-{}",
+        t[2],
+        t[3],
+        t[4],
+        t[5],
+        t[6],
+        t[7],
+        r[0] & 0x0f,
+        r[1],
+        0x80 | (r[2] & 0x3f),
+        r[3],
+        r[4..10]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// An index as a fleet's looks: 1M tokens, 100k sessions, 100k users with
+/// a cut-off (users minted a millisecond apart), 3 revoked keys. Returns it
+/// and the user ids.
+fn fleet() -> (RevocationIndex, Vec<String>) {
+    let (ix, _) = filled(ENTRIES);
+    for _ in 0..USERS {
+        let _ = ix.insert(&revocation(RevocationKind::Session, Id128::random()));
+    }
+    let users: Vec<String> = (0..USERS as u64)
+        .map(|i| uuid_v7(1_730_000_000_000 + i))
+        .collect();
+    for u in &users {
+        let _ = ix.insert(&Revocation {
+            kind: RevocationKind::User,
+            value: u.clone(),
+            revoked_at: 1_799_999_000,
+            expires_at: 1_800_000_900,
+        });
+    }
+    for k in ["old-key-1", "old-key-2", "old-key-3"] {
+        let _ = ix.insert(&Revocation {
+            kind: RevocationKind::Key,
+            value: k.into(),
+            revoked_at: 1_799_999_000,
+            expires_at: 1_800_000_900,
+        });
+    }
+    (ix, users)
+}
+
+fn fleet_lookups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("revocation_lookup");
+    let (ix, users) = fleet();
+    assert_eq!(ix.counts(), [ENTRIES, USERS, USERS, 3]);
+    let probes: Vec<TokenRef> = (0..PROBES)
+        .map(|k| {
+            let sub = users[(k * 7919) % USERS].as_str();
+            TokenRef {
+                jti: Id128::random(),
+                sid: Id128::random(),
+                sub,
+                user: Id128::parse_uuid(sub),
+                iat: 1_800_000_000,
+                kid: "kid",
+            }
+        })
+        .collect();
+    assert!(
+        probes
+            .iter()
+            .all(|t| t.user.is_some() && ix.check(t).is_none())
+    );
+    let mut i = 0;
+    g.bench_function("not_revoked/fleet_with_user_cutoffs", |b| {
+        b.iter(|| {
+            i = (i + 1) % PROBES;
+            black_box(ix.check(black_box(&probes[i])))
+        })
+    });
+    g.finish();
 }
 
 fn lookups(c: &mut Criterion) {
@@ -101,5 +193,5 @@ fn lookups(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookups);
+criterion_group!(benches, lookups, fleet_lookups);
 criterion_main!(benches);

@@ -42,6 +42,34 @@ impl Id128 {
     }
 }
 
+impl Id128 {
+    /// Parses a UUID in its canonical text form (lowercase hex,
+    /// `8-4-4-4-12`), as user ids are written; anything else is `None`, so
+    /// each id has one text form here too.
+    pub fn parse_uuid(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        let mut digits = b.iter().filter(|&&c| c != b'-');
+        for byte in &mut out {
+            let hi = hex_digit(*digits.next()?)?;
+            let lo = hex_digit(*digits.next()?)?;
+            *byte = hi << 4 | lo;
+        }
+        Some(Self(out))
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
 impl fmt::Display for Id128 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&crate::b64::encode(self.0))
@@ -114,5 +142,27 @@ mod tests {
         alt.push('B');
         assert_eq!(Id128::parse(&s), Some(Id128([0; 16])));
         assert_eq!(Id128::parse(&alt), None);
+    }
+
+    #[test]
+    fn uuids_parse_in_their_one_canonical_form() {
+        let id = Id128::parse_uuid("0192f1b4-7c2e-7a51-9c3d-1e2f3a4b5c6d");
+        assert_eq!(
+            id.map(|i| i.0),
+            Some([
+                0x01, 0x92, 0xf1, 0xb4, 0x7c, 0x2e, 0x7a, 0x51, 0x9c, 0x3d, 0x1e, 0x2f, 0x3a, 0x4b,
+                0x5c, 0x6d
+            ])
+        );
+        for bad in [
+            "0192F1B4-7C2E-7A51-9C3D-1E2F3A4B5C6D",
+            "0192f1b47c2e7a519c3d1e2f3a4b5c6d",
+            "0192f1b4-7c2e-7a51-9c3d-1e2f3a4b5c6",
+            "0192f1b4-7c2e-7a51-9c3d-1e2f3a4b5c6g",
+            "0192f1b4+7c2e-7a51-9c3d-1e2f3a4b5c6d",
+            "",
+        ] {
+            assert_eq!(Id128::parse_uuid(bad), None, "{bad}");
+        }
     }
 }

@@ -8,10 +8,14 @@
 //! the only way an entry leaves: the index is never a size-bounded cache,
 //! because evicting an entry would silently un-revoke a token.
 //!
-//! Token and session ids are 128 random bits, so entries are 16-byte keys
-//! hashed by taking 8 of their bytes as-is (they are already uniform, and
-//! they come from tokens we signed, so no one can choose them to collide),
-//! with a 4-byte expiry: about 20 bytes of payload per entry.
+//! Token and session ids are 128 random bits, and user ids are UUIDs (v7:
+//! 74 random bits), so entries are 16-byte keys hashed by one multiply of
+//! their two halves (they come from ids we minted and tokens we signed, so
+//! no one can choose them to collide), with a 4-byte expiry for tokens and
+//! sessions: about 20 bytes of payload per entry. Every kind is read
+//! without a lock shared by all requests: ids and users go to one of 16
+//! shards by their bytes, and revoked keys (a handful, read on every
+//! request) are matched by fingerprints in atomics.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -19,7 +23,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::id::Id128;
 
@@ -100,6 +104,9 @@ pub struct TokenRef<'a> {
     pub sid: Id128,
     /// User id.
     pub sub: &'a str,
+    /// The user id's bytes, when it is a canonical UUID (as jwtd writes
+    /// them): looked up by those. Other user ids are looked up by text.
+    pub user: Option<Id128>,
     /// Issued at.
     pub iat: i64,
     /// Signing key id.
@@ -109,10 +116,13 @@ pub struct TokenRef<'a> {
 /// Revocations of all four kinds, shared by every request thread.
 #[derive(Default)]
 pub struct RevocationIndex {
-    tokens: IdSet,
-    sessions: IdSet,
-    users: SmallMap<UserCut>,
-    keys: SmallMap<i64>,
+    tokens: IdMap<u32>,
+    sessions: IdMap<u32>,
+    users: IdMap<UserCut>,
+    /// Cut-offs of user ids that are not UUIDs (none, unless ids were
+    /// made outside jwtd).
+    other_users: SmallMap<UserCut>,
+    keys: KeySet,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -146,26 +156,32 @@ impl RevocationIndex {
         match kind {
             RevocationKind::Token | RevocationKind::Session => {
                 let id = Id128::parse(value).ok_or(RevocationError::BadValue)?;
-                self.ids(kind).insert(id, expires_at);
+                let exp = expiry_u32(expires_at);
+                self.ids(kind)
+                    .upsert(id, |old| old.map_or(exp, |e| e.max(exp)));
             }
-            RevocationKind::User => self.users.upsert(value, |old| match old {
-                Some(u) => UserCut {
-                    cutoff: u.cutoff.max(revoked_at),
-                    expires_at: u.expires_at.max(expires_at),
-                },
-                None => UserCut {
-                    cutoff: revoked_at,
-                    expires_at,
-                },
-            }),
-            RevocationKind::Key => self
-                .keys
-                .upsert(value, |old| old.map_or(expires_at, |e| e.max(expires_at))),
+            RevocationKind::User => {
+                let cut = |old: Option<UserCut>| match old {
+                    Some(u) => UserCut {
+                        cutoff: u.cutoff.max(revoked_at),
+                        expires_at: u.expires_at.max(expires_at),
+                    },
+                    None => UserCut {
+                        cutoff: revoked_at,
+                        expires_at,
+                    },
+                };
+                match Id128::parse_uuid(value) {
+                    Some(id) => self.users.upsert(id, cut),
+                    None => self.other_users.upsert(value, cut),
+                }
+            }
+            RevocationKind::Key => self.keys.insert(value),
         }
         Ok(())
     }
 
-    fn ids(&self, kind: RevocationKind) -> &IdSet {
+    fn ids(&self, kind: RevocationKind) -> &IdMap<u32> {
         if kind == RevocationKind::Token {
             &self.tokens
         } else {
@@ -177,16 +193,21 @@ impl RevocationIndex {
     /// user, session, token: the widest reason is the one reported.
     #[inline]
     pub fn check(&self, t: &TokenRef<'_>) -> Option<RevocationKind> {
-        if self.keys.contains(t.kid, |_| true) {
+        if self.keys.contains(t.kid) {
             return Some(RevocationKind::Key);
         }
-        if self.users.contains(t.sub, |u| t.iat < u.cutoff) {
+        let cut = |u: &UserCut| t.iat < u.cutoff;
+        let user_cut = match t.user {
+            Some(id) => self.users.contains(&id, cut),
+            None => self.other_users.contains(t.sub, cut),
+        };
+        if user_cut {
             return Some(RevocationKind::User);
         }
-        if self.sessions.contains(&t.sid) {
+        if self.sessions.contains(&t.sid, |_| true) {
             return Some(RevocationKind::Session);
         }
-        if self.tokens.contains(&t.jti) {
+        if self.tokens.contains(&t.jti, |_| true) {
             return Some(RevocationKind::Token);
         }
         None
@@ -202,9 +223,11 @@ impl RevocationIndex {
     /// left the store (its kid is unknown) or is loaded as revoked again.
     /// There is one entry per revoked key, so memory is not a concern.
     pub fn sweep(&self, now: i64) -> usize {
-        self.tokens.sweep(now)
-            + self.sessions.sweep(now)
+        let now32 = expiry_u32(now);
+        self.tokens.sweep(|&exp| exp >= now32)
+            + self.sessions.sweep(|&exp| exp >= now32)
             + self.users.sweep(|u| u.expires_at >= now)
+            + self.other_users.sweep(|u| u.expires_at >= now)
     }
 
     /// Live entries of each kind: (token, session, user, key).
@@ -212,7 +235,7 @@ impl RevocationIndex {
         [
             self.tokens.len(),
             self.sessions.len(),
-            self.users.len(),
+            self.users.len() + self.other_users.len(),
             self.keys.len(),
         ]
     }
@@ -230,15 +253,15 @@ impl RevocationIndex {
 
 const SHARDS: usize = 16;
 
-/// A set of 128-bit ids with expiries, sharded so writers (revocations,
+/// A map from 128-bit ids to `V`, sharded so writers (revocations,
 /// sweeps) block only 1/16 of readers, with a std `RwLock` per shard: reads
 /// are one uncontended atomic add, and nothing is held across an await.
-struct IdSet {
-    shards: [RwLock<HashMap<Id128, u32, IdHash>>; SHARDS],
+struct IdMap<V> {
+    shards: [RwLock<HashMap<Id128, V, IdHash>>; SHARDS],
     len: AtomicUsize,
 }
 
-impl Default for IdSet {
+impl<V> Default for IdMap<V> {
     fn default() -> Self {
         Self {
             shards: std::array::from_fn(|_| RwLock::new(HashMap::with_hasher(IdHash))),
@@ -253,49 +276,50 @@ fn expiry_u32(t: i64) -> u32 {
     u32::try_from(t.max(0)).unwrap_or(u32::MAX)
 }
 
-impl IdSet {
-    fn shard(&self, id: &Id128) -> &RwLock<HashMap<Id128, u32, IdHash>> {
-        // Byte 15 picks the shard; bytes 0..8 are the in-shard hash, so the
-        // two are independent.
-        &self.shards[usize::from(id.0[15]) % SHARDS]
+impl<V: Copy> IdMap<V> {
+    fn shard(&self, id: &Id128) -> &RwLock<HashMap<Id128, V, IdHash>> {
+        // The top half of the mixed hash picks the shard; hashbrown uses the
+        // low bits and the top seven for its own tags.
+        &self.shards[(id_hash(id) >> 32) as usize % SHARDS]
     }
 
-    fn insert(&self, id: Id128, expires_at: i64) {
-        let exp = expiry_u32(expires_at);
+    /// Sets the value of `id` to `f(its old value)`.
+    fn upsert(&self, id: Id128, f: impl FnOnce(Option<V>) -> V) {
         let mut map = self.shard(&id).write().unwrap_or_else(|e| e.into_inner());
         // One probe (the entry API), not a lookup then an insert: at a
         // million entries each probe is a cache miss, and the startup load
         // makes a million of these.
         match map.entry(id) {
             Entry::Occupied(mut old) => {
-                let e = old.get_mut();
-                *e = (*e).max(exp);
+                let v = old.get_mut();
+                *v = f(Some(*v));
             }
             Entry::Vacant(slot) => {
-                slot.insert(exp);
+                slot.insert(f(None));
                 self.len.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
+    /// Whether `id` is present with a value `pred` accepts.
     #[inline]
-    fn contains(&self, id: &Id128) -> bool {
+    fn contains(&self, id: &Id128, pred: impl FnOnce(&V) -> bool) -> bool {
         if self.len.load(Ordering::Relaxed) == 0 {
             return false;
         }
         // A poisoned lock only means a writer panicked mid-insert; the map
         // itself is still sound, and failing open here is not an option.
         let map = self.shard(id).read().unwrap_or_else(|e| e.into_inner());
-        map.contains_key(id)
+        map.get(id).is_some_and(pred)
     }
 
-    fn sweep(&self, now: i64) -> usize {
-        let now = expiry_u32(now);
+    /// Drops the entries `keep` refuses; returns how many.
+    fn sweep(&self, keep: impl Fn(&V) -> bool) -> usize {
         let mut removed = 0;
         for shard in &self.shards {
             let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
             let before = map.len();
-            map.retain(|_, exp| *exp >= now);
+            map.retain(|_, v| keep(v));
             removed += before - map.len();
         }
         self.len.fetch_sub(removed, Ordering::Relaxed);
@@ -307,8 +331,90 @@ impl IdSet {
     }
 }
 
-/// A map for the rare kinds (users, keys): usually empty, so the read path
-/// first checks a counter and takes no lock at all.
+/// Revoked key ids: read on every request, changed once in a long while,
+/// never shrunk (see [`RevocationIndex::sweep`]).
+///
+/// The read path takes no lock and writes nothing shared: it compares a
+/// 64-bit fingerprint of the kid with the first [`KEY_SLOTS`] revoked
+/// keys' fingerprints, each in its own atomic. Only a fingerprint match
+/// (in practice: a token of a revoked key) takes the lock, to compare the
+/// kid's text, so a fingerprint collision can never reject a good token.
+/// Past [`KEY_SLOTS`] revoked keys in one process's life, the rest are
+/// compared under the lock.
+struct KeySet {
+    seed: u64,
+    filled: AtomicUsize,
+    slots: [AtomicU64; KEY_SLOTS],
+    kids: RwLock<Vec<Box<str>>>,
+}
+
+/// Revoked keys whose fingerprints are read lock-free.
+const KEY_SLOTS: usize = 32;
+
+impl Default for KeySet {
+    fn default() -> Self {
+        let mut seed = [0u8; 8];
+        crate::id::fill_random(&mut seed);
+        Self {
+            seed: u64::from_le_bytes(seed),
+            filled: AtomicUsize::new(0),
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            kids: RwLock::new(Vec::new()),
+        }
+    }
+}
+
+impl KeySet {
+    fn fingerprint(&self, kid: &str) -> u64 {
+        let mut h = self.seed ^ kid.len() as u64;
+        for chunk in kid.as_bytes().chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            let full = u128::from(h ^ u64::from_le_bytes(w)) * 0x9e37_79b9_7f4a_7c15;
+            h = (full as u64) ^ ((full >> 64) as u64);
+        }
+        h
+    }
+
+    fn insert(&self, kid: &str) {
+        let mut kids = self.kids.write().unwrap_or_else(|e| e.into_inner());
+        if kids.iter().any(|k| &**k == kid) {
+            return;
+        }
+        kids.push(kid.into());
+        let n = self.filled.load(Ordering::Relaxed);
+        if n < KEY_SLOTS {
+            self.slots[n].store(self.fingerprint(kid), Ordering::Relaxed);
+        }
+        // Published after its slot: a reader that sees the count sees it.
+        self.filled.store(n + 1, Ordering::Release);
+    }
+
+    #[inline]
+    fn contains(&self, kid: &str) -> bool {
+        let n = self.filled.load(Ordering::Acquire);
+        if n == 0 {
+            return false;
+        }
+        let f = self.fingerprint(kid);
+        let maybe = n > KEY_SLOTS
+            || self.slots[..n.min(KEY_SLOTS)]
+                .iter()
+                .any(|s| s.load(Ordering::Relaxed) == f);
+        maybe && {
+            let kids = self.kids.read().unwrap_or_else(|e| e.into_inner());
+            kids.iter().any(|k| &**k == kid)
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.filled.load(Ordering::Relaxed)
+    }
+}
+
+/// A map for user ids that are not UUIDs: empty unless ids were made
+/// outside jwtd, so the read path first checks a counter and takes no lock
+/// at all.
 struct SmallMap<V> {
     map: RwLock<HashMap<String, V>>,
     len: AtomicUsize,
@@ -353,10 +459,22 @@ impl<V: Copy> SmallMap<V> {
     }
 }
 
-/// Hashes an [`Id128`] by reading 8 of its random bytes: no hashing work at
-/// all. Safe only because ids come from our CSPRNG inside tokens we signed.
+/// Hashes an [`Id128`] with one 64×64→128-bit multiply of its two
+/// halves: no real hashing work. Token and session ids are random
+/// throughout; a UUIDv7 user id has a timestamp in its first half and
+/// random bits in its second, and the multiply carries those into every
+/// bit of the result. Safe only because the ids are ours (minted from the
+/// CSPRNG, inside tokens we signed): nobody can choose them to collide.
 #[derive(Clone, Copy, Default)]
 struct IdHash;
+
+fn id_hash(id: &Id128) -> u64 {
+    let (lo, hi) = id.0.split_at(8);
+    let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+    let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+    let full = u128::from(lo ^ 0x9e37_79b9_7f4a_7c15) * u128::from(hi | 1);
+    (full as u64) ^ ((full >> 64) as u64)
+}
 
 impl BuildHasher for IdHash {
     type Hasher = IdHasher;
@@ -365,6 +483,7 @@ impl BuildHasher for IdHash {
     }
 }
 
+/// The [`Hasher`] of [`IdHash`].
 struct IdHasher(u64);
 
 impl Hasher for IdHasher {
@@ -372,12 +491,10 @@ impl Hasher for IdHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        // [u8; 16] hashes as one 16-byte write (after a length prefix, which
-        // goes through write_usize and is ignored below).
-        let mut b = [0u8; 8];
-        let n = bytes.len().min(8);
-        b[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(b);
+        // An Id128 hashes as one 16-byte write (see its `Hash`).
+        if let Ok(b) = <[u8; 16]>::try_from(bytes) {
+            self.0 = id_hash(&Id128(b));
+        }
     }
     fn write_usize(&mut self, _len: usize) {}
 }
@@ -410,6 +527,7 @@ mod tests {
             jti: id(1),
             sid: id(2),
             sub: "u1",
+            user: None,
             iat: 100,
             kid: "k1",
         };
@@ -437,6 +555,45 @@ mod tests {
     }
 
     #[test]
+    fn revoked_keys_past_the_lock_free_slots_are_still_revoked() {
+        let keys = KeySet::default();
+        assert!(!keys.contains("k0"));
+        for i in 0..KEY_SLOTS + 8 {
+            keys.insert(&format!("k{i}"));
+            keys.insert(&format!("k{i}"));
+        }
+        assert_eq!(keys.len(), KEY_SLOTS + 8);
+        assert!((0..KEY_SLOTS + 8).all(|i| keys.contains(&format!("k{i}"))));
+        assert!(!keys.contains("k999"));
+        assert!(!keys.contains(""));
+    }
+
+    #[test]
+    fn uuid_user_ids_are_cut_off_by_their_bytes() {
+        let ix = RevocationIndex::new();
+        let u = "0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6071";
+        ix.insert(&rev(RevocationKind::User, u.into(), 100, 1000))
+            .ok();
+        let at = |sub: &'static str, iat| TokenRef {
+            jti: id(1),
+            sid: id(2),
+            sub,
+            user: Id128::parse_uuid(sub),
+            iat,
+            kid: "k",
+        };
+        assert_eq!(ix.check(&at(u, 99)), Some(RevocationKind::User));
+        assert_eq!(ix.check(&at(u, 100)), None);
+        assert_eq!(
+            ix.check(&at("0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6072", 1)),
+            None
+        );
+        assert_eq!(ix.counts(), [0, 0, 1, 0]);
+        assert_eq!(ix.sweep(1001), 1);
+        assert_eq!(ix.check(&at(u, 99)), None);
+    }
+
+    #[test]
     fn user_cutoff_spares_tokens_issued_at_or_after_it() {
         // Same-second re-login after a global logout must work: the cut-off
         // is strict, and the sessions alive at logout are revoked one by one.
@@ -447,6 +604,7 @@ mod tests {
             jti: id(1),
             sid: id(2),
             sub: "u",
+            user: None,
             iat,
             kid: "k",
         };
@@ -521,7 +679,7 @@ mod tests {
                     }
                     Op::Check(j, s, u, iat, k) => {
                         let (sub, kid) = (value(RevocationKind::User, u), value(RevocationKind::Key, k));
-                        let t = TokenRef { jti: id(j), sid: id(s), sub: &sub, iat, kid: &kid };
+                        let t = TokenRef { jti: id(j), sid: id(s), sub: &sub, user: Id128::parse_uuid(&sub), iat, kid: &kid };
                         let hit = |kind: RevocationKind, val: &str| model.iter().any(|r| {
                             r.kind == kind && r.value == val
                                 && (kind != RevocationKind::User || iat < r.revoked_at)

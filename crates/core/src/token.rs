@@ -111,6 +111,9 @@ pub struct VerifiedToken {
     pub jti: Id128,
     /// `sid` as bytes.
     pub sid: Id128,
+    /// `sub` as bytes, when it is a canonical UUID (parsed once, here, so
+    /// a cache hit does not parse it again).
+    pub user: Option<Id128>,
 }
 
 impl VerifiedToken {
@@ -120,6 +123,7 @@ impl VerifiedToken {
             jti: self.jti,
             sid: self.sid,
             sub: &self.claims.sub,
+            user: self.user,
             iat: self.claims.iat,
             kid: &self.kid,
         }
@@ -226,11 +230,13 @@ pub fn verify_uncached(
     check_claims(&claims, v, now, expiry)?;
     let jti = Id128::parse(&claims.jti).ok_or(TokenError::Malformed)?;
     let sid = Id128::parse(&claims.sid).ok_or(TokenError::Malformed)?;
+    let user = Id128::parse_uuid(&claims.sub);
     Ok(VerifiedToken {
         claims,
         kid,
         jti,
         sid,
+        user,
     })
 }
 
