@@ -18,6 +18,7 @@ use jwtd_core::id::Id128;
 use jwtd_core::keys::{Algorithm, KeyMaterial, KeyRing};
 use jwtd_core::revocation::{Revocation, RevocationIndex, RevocationKind};
 use jwtd_core::token::{self, Validation};
+use jwtd_core::verifier::{DEFAULT_CACHE_BYTES, Verifier};
 
 fn index_with(n: usize) -> RevocationIndex {
     let ix = RevocationIndex::new();
@@ -44,8 +45,9 @@ fn request_path(c: &mut Criterion) {
         let index = index_with(n);
         for alg in Algorithm::ALL {
             let key = KeyMaterial::generate(alg).expect("a key is generated");
-            let cold = KeyRing::new(&key, &[]).expect("constructs").with_cache(0);
-            let cached = KeyRing::new(&key, &[]).expect("constructs");
+            let ring = || KeyRing::new(&key, &[]).expect("a key ring");
+            let cold = Verifier::new(ring(), 0);
+            let cached = Verifier::new(ring(), DEFAULT_CACHE_BYTES);
             let claims = AccessClaims {
                 iss: validation.issuer.clone(),
                 sub: "0193b1c2-0000-7000-8000-000000000000".into(),
@@ -57,20 +59,21 @@ fn request_path(c: &mut Criterion) {
                 sid: Id128::random().to_string(),
                 preferred_username: "alice".into(),
             };
-            let t = token::issue(cold.active(), &claims).expect("issue succeeds");
+            let t = token::issue(cold.ring().active(), &claims).expect("issue succeeds");
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::AUTHORIZATION,
                 HeaderValue::from_str(&format!("Bearer {t}")).expect("parses"),
             );
-            for (name, ring) in [("cold", &cold), ("cached", &cached)] {
+            for (name, verifier) in [("cold", &cold), ("cached", &cached)] {
                 g.bench_function(format!("{alg}/{n}_revocations/{name}"), |b| {
                     b.iter(|| {
                         let tok = bearer(black_box(&headers))
                             .ok()
                             .flatten()
                             .expect("a bearer token");
-                        let ok = authenticate_parts(ring, &index, &validation, tok, now).is_ok();
+                        let ok =
+                            authenticate_parts(verifier, &index, &validation, tok, now).is_ok();
                         assert!(ok);
                         black_box(ok)
                     })
@@ -81,5 +84,61 @@ fn request_path(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, request_path);
+/// A fleet: 100,000 distinct live tokens, each seen once before, presented
+/// round-robin, so every request is a cache hit on an entry that is not in
+/// the CPU's caches.
+fn fleet(c: &mut Criterion) {
+    const TOKENS: usize = 100_000;
+    let now = unix_now();
+    let validation = Validation {
+        issuer: "http://127.0.0.1:8080".into(),
+        audience: "jwtd".into(),
+        leeway: 30,
+    };
+    let index = index_with(1_000_000);
+    let mut g = c.benchmark_group("request_path");
+    for alg in [Algorithm::EdDSA, Algorithm::HS256] {
+        let key = KeyMaterial::generate(alg).expect("a key is generated");
+        let verifier = Verifier::new(
+            KeyRing::new(&key, &[]).expect("a key ring"),
+            DEFAULT_CACHE_BYTES,
+        );
+        let tokens: Vec<String> = (0..TOKENS)
+            .map(|_| {
+                let claims = AccessClaims {
+                    iss: validation.issuer.clone(),
+                    sub: "0193b1c2-0000-7000-8000-000000000000".into(),
+                    aud: validation.audience.clone(),
+                    iat: now,
+                    nbf: now,
+                    exp: now + 900,
+                    jti: Id128::random().to_string(),
+                    sid: Id128::random().to_string(),
+                    preferred_username: "alice".into(),
+                };
+                token::issue(verifier.ring().active(), &claims).expect("issue succeeds")
+            })
+            .collect();
+        for t in &tokens {
+            assert!(authenticate_parts(&verifier, &index, &validation, t, now).is_ok());
+        }
+        let mut i = 0;
+        g.bench_function(
+            format!("{alg}/1000000_revocations/cached_{TOKENS}_tokens"),
+            |b| {
+                b.iter(|| {
+                    i = (i + 1) % TOKENS;
+                    black_box(
+                        authenticate_parts(&verifier, &index, &validation, &tokens[i], now).is_ok(),
+                    )
+                })
+            },
+        );
+        let s = verifier.cache_stats();
+        assert_eq!(s.entries, TOKENS as u64, "{s:?}");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, request_path, fleet);
 criterion_main!(benches);

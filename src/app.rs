@@ -9,10 +9,12 @@ use arc_swap::ArcSwap;
 use aws_lc_rs::{digest, hmac};
 use jwtd_core::clock::Clock;
 use jwtd_core::id::fill_random;
-use jwtd_core::keys::{Jwk, KeyRing};
+use jwtd_core::keys::Jwk;
 use jwtd_core::password::PasswordHasher;
 use jwtd_core::revocation::{Revocation, RevocationIndex, RevocationKind};
+use jwtd_core::sigcache::CacheStats;
 use jwtd_core::token::Validation;
+use jwtd_core::verifier::Verifier;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
@@ -32,7 +34,7 @@ pub struct Inner {
     /// System of record.
     pub store: Store,
     /// Keys; swapped whole on rotation so verification never takes a lock.
-    pub keys: ArcSwap<KeyRing>,
+    pub keys: ArcSwap<Verifier>,
     /// The published JWKS, swapped with `keys`.
     pub jwks: ArcSwap<Vec<Jwk>>,
     /// Last seen [`Store::key_fingerprint`], to notice keys changed by
@@ -50,6 +52,9 @@ pub struct Inner {
     /// log catch-up. Protected requests fail closed once it is older than
     /// `max_staleness`.
     fresh_as_of_ms: AtomicI64,
+    /// Counters of the verified-token caches replaced by key changes, so
+    /// the totals in `/metrics` never go down.
+    retired_cache: std::sync::Mutex<CacheStats>,
     /// In-memory revocations, consulted on every request.
     pub index: RevocationIndex,
     /// Expected iss/aud/leeway.
@@ -133,6 +138,7 @@ impl AppState {
             .map_err(StartError::Database)?;
         let now = clock.now();
         let ring = keyring::load_or_init(&store, &config, now).await?;
+        let verifier = Verifier::new(ring, config.serve.verify_cache_size);
         let stored = store.keys().await?;
         let jwks = keyring::jwks(&stored, now);
         let fingerprint = store.key_fingerprint().await?;
@@ -171,13 +177,14 @@ impl AppState {
             hash_slots: Arc::new(Semaphore::new(config.argon2_concurrency)),
             config,
             store,
-            keys: ArcSwap::from_pointee(ring),
+            keys: ArcSwap::from_pointee(verifier),
             jwks: ArcSwap::from_pointee(jwks),
             key_fingerprint: Mutex::new(fingerprint),
             admin_token_hash,
             revocation_events: Notify::new(),
             fanout,
             fresh_as_of_ms: AtomicI64::new(now_ms()),
+            retired_cache: std::sync::Mutex::default(),
             index,
             validation,
             clock,
@@ -232,6 +239,19 @@ impl AppState {
         }
     }
 
+    /// The verified-token cache's sizes now, and its counters since start
+    /// (across key changes).
+    pub fn cache_stats(&self) -> CacheStats {
+        let now = self.keys.load().cache_stats();
+        let retired = *self.retired_cache.lock().unwrap_or_else(|e| e.into_inner());
+        CacheStats {
+            hits: now.hits + retired.hits,
+            misses: now.misses + retired.misses,
+            evictions: now.evictions + retired.evictions,
+            ..now
+        }
+    }
+
     /// Rebuilds the key ring and JWKS from the store (after a rotation or
     /// revocation here or in another process).
     pub async fn reload_keys(&self) -> Result<(), StartError> {
@@ -242,7 +262,13 @@ impl AppState {
         // Before the ring is swapped: a ring that holds a revoked key must
         // never be visible while the index does not reject that key.
         index_revoked_keys(&self.index, &stored);
-        self.keys.store(Arc::new(ring));
+        let fresh = Verifier::new(ring, self.config.serve.verify_cache_size);
+        let old = self.keys.swap(Arc::new(fresh)).cache_stats();
+        let mut retired = self.retired_cache.lock().unwrap_or_else(|e| e.into_inner());
+        retired.hits += old.hits;
+        retired.misses += old.misses;
+        retired.evictions += old.evictions;
+        drop(retired);
         self.jwks.store(Arc::new(keyring::jwks(&stored, now)));
         *self
             .key_fingerprint
@@ -255,7 +281,7 @@ impl AppState {
     /// so, the ring is reloaded (and answers for it from now on). An error
     /// when the store cannot tell.
     pub async fn learn_key(&self, kid: &str) -> Result<bool, StoreError> {
-        if self.keys.load().get(kid).is_some() {
+        if self.keys.load().ring().get(kid).is_some() {
             return Ok(true);
         }
         let stored = self.store.keys().await?;

@@ -7,6 +7,7 @@
 //! Metrics: one process-wide Prometheus recorder, rendered by `/metrics`.
 //! Metric names are defined here and nowhere else.
 
+use jwtd_core::sigcache::CacheStats;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::sync::{OnceLock, RwLock};
@@ -54,8 +55,14 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
 }
 
 /// Renders every metric in Prometheus text format, with the live
-/// revocation entry gauges (`counts`: token, session, user, key) set now.
-pub fn render(counts: [usize; 4], lag_ms: i64) -> String {
+/// revocation entry gauges (`counts`: token, session, user, key) and the
+/// verified-token cache's figures set now.
+pub fn render(counts: [usize; 4], lag_ms: i64, cache: CacheStats) -> String {
+    metrics::gauge!("jwtd_verify_cache_entries").set(cache.entries as f64);
+    metrics::gauge!("jwtd_verify_cache_capacity").set(cache.capacity as f64);
+    metrics::counter!("jwtd_verify_cache_hits_total").absolute(cache.hits);
+    metrics::counter!("jwtd_verify_cache_misses_total").absolute(cache.misses);
+    metrics::counter!("jwtd_verify_cache_evictions_total").absolute(cache.evictions);
     // How far behind the shared revocation log this instance may be (the
     // age of its last successful catch-up; meaningful in cluster mode).
     metrics::gauge!("jwtd_revocation_view_lag_seconds").set(lag_ms as f64 / 1000.0);

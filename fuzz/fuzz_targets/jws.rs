@@ -1,7 +1,7 @@
 //! The JWS verifier on arbitrary input, and on valid tokens with arbitrary
 //! modifications. Properties: nothing panics; a token that is not byte for
-//! byte one we signed never verifies; verification agrees with and
-//! without the verified-token cache.
+//! byte one we signed never verifies, with or without the verified-token
+//! cache (which holds the genuine tokens while their variants are tried).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -9,12 +9,13 @@ use std::sync::OnceLock;
 use jwtd_core::claims::AccessClaims;
 use jwtd_core::keys::{Algorithm, KeyMaterial, KeyRing};
 use jwtd_core::token::{self, Expiry, Validation};
+use jwtd_core::verifier::{DEFAULT_CACHE_BYTES, Verifier};
 use libfuzzer_sys::fuzz_target;
 
 const NOW: i64 = 1_900_000_000;
 
 struct Fixture {
-    ring: KeyRing,
+    verifier: Verifier,
     validation: Validation,
     /// Genuine tokens, one per key.
     tokens: Vec<String>,
@@ -52,7 +53,7 @@ fn fixture() -> &'static Fixture {
             })
             .collect();
         Fixture {
-            ring,
+            verifier: Verifier::new(ring, DEFAULT_CACHE_BYTES),
             validation,
             tokens,
         }
@@ -69,9 +70,10 @@ fuzz_target!(|data: &[u8]| {
         let Ok(text) = std::str::from_utf8(rest) else {
             return;
         };
-        let uncached = token::verify_uncached(&f.ring, text, &f.validation, NOW, Expiry::Enforce);
-        let shared = token::verify_shared(&f.ring, text, &f.validation, NOW, Expiry::Enforce);
-        assert_eq!(uncached.is_ok(), shared.is_ok());
+        let uncached =
+            token::verify_uncached(f.verifier.ring(), text, &f.validation, NOW, Expiry::Enforce);
+        let cached = f.verifier.verify(text, &f.validation, NOW, Expiry::Enforce);
+        assert_eq!(uncached.is_ok(), cached.is_ok());
         if uncached.is_ok() {
             assert!(
                 f.tokens.iter().any(|t| t == text),
@@ -90,10 +92,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return;
     };
-    let verified = token::verify_uncached(&f.ring, text, &f.validation, NOW, Expiry::Enforce);
+    let verified =
+        token::verify_uncached(f.verifier.ring(), text, &f.validation, NOW, Expiry::Enforce);
+    // The genuine token is in the cache: a modified one must not hit it.
+    let genuine = f.verifier.verify(original, &f.validation, NOW, Expiry::Enforce);
+    assert!(genuine.is_ok(), "the genuine token failed: {genuine:?}");
+    let cached = f.verifier.verify(text, &f.validation, NOW, Expiry::Enforce);
     if text == original.as_str() {
-        assert!(verified.is_ok(), "the genuine token failed: {verified:?}");
+        assert!(verified.is_ok() && cached.is_ok(), "the genuine token failed: {verified:?}");
     } else {
         assert!(verified.is_err(), "a modified token verified: {text}");
+        assert!(cached.is_err(), "a modified token hit the cache: {text}");
     }
 });

@@ -50,7 +50,7 @@ async fn revoke_token(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
     let (ring, v) = ctx.verifier().await?;
     // Only a genuine token is revoked: a forged one names a jti we never
     // issued, and revoking it would only fill the index.
-    let t = token::verify(&ring, raw.trim(), &v, ctx.now, Expiry::Ignore)
+    let t = token::verify_uncached(&ring, raw.trim(), &v, ctx.now, Expiry::Ignore)
         .map_err(|e| anyhow!("not a token of this jwtd: {e}"))?;
     if t.claims.exp + ctx.config.leeway_secs() <= ctx.now {
         println!("token already expired; nothing to revoke");

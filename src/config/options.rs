@@ -123,6 +123,12 @@ pub struct ServeOptions {
     /// `argon2_memory_kib`) [default: the number of CPUs].
     #[arg(long, env = "JWTD_ARGON2_CONCURRENCY", value_parser = parse::count::<usize>)]
     pub argon2_concurrency: Option<usize>,
+    /// Memory for the cache of verified tokens (`0` turns it off), so a
+    /// client presenting its token again skips the signature check; about
+    /// 512 bytes a token, so the default holds ~260,000 tokens. Revocation
+    /// is checked on every request either way.
+    #[arg(long, env = "JWTD_VERIFY_CACHE_SIZE", default_value = "128MiB", value_parser = parse::bytes)]
+    pub verify_cache_size: usize,
     /// How often expired revocations, sessions and refresh hashes are
     /// deleted.
     #[arg(long, env = "JWTD_PURGE_INTERVAL", default_value = "60s", value_parser = parse::ttl)]

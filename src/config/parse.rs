@@ -127,6 +127,26 @@ pub fn timeout(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// A size in bytes: a whole number with an optional unit (`KiB`, `MiB`,
+/// `GiB`; `k`, `M`, `G` mean the same), e.g. `128MiB`.
+pub fn bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 128MiB"))?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "k" | "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => return Err(format!("{s:?} has an unknown unit (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 /// A whole number.
 pub fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     let s = s.trim();
@@ -216,5 +236,9 @@ mod tests {
         assert!(timeout("0s").is_err());
         assert_eq!(boolean("off"), Ok(false));
         assert!(admin_token("short").is_err());
+        assert_eq!(bytes("128MiB"), Ok(128 << 20));
+        assert_eq!(bytes("0"), Ok(0));
+        assert_eq!(bytes("64k"), Ok(64 << 10));
+        assert!(bytes("12 parsecs").is_err() && bytes("MiB").is_err());
     }
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
-use jwtd_core::keys::KeyRing;
 use jwtd_core::revocation::RevocationIndex;
 use jwtd_core::token::{self, Expiry, TokenError, Validation, VerifiedToken};
+use jwtd_core::verifier::Verifier;
 
 use super::error::{ApiError, Rejection};
 use crate::app::AppState;
@@ -79,7 +79,7 @@ pub async fn authenticate_with_current_keys(
 /// The request-path check on explicit parts (what [`authenticate`] does,
 /// exposed for benchmarks): verify, then look the token up in the index.
 pub fn authenticate_parts(
-    keys: &KeyRing,
+    keys: &Verifier,
     index: &RevocationIndex,
     validation: &Validation,
     token: &str,
@@ -89,15 +89,16 @@ pub fn authenticate_parts(
 }
 
 fn check(
-    keys: &KeyRing,
+    keys: &Verifier,
     index: &RevocationIndex,
     validation: &Validation,
     token: &str,
     now: i64,
     expiry: Expiry,
 ) -> Result<Arc<VerifiedToken>, Rejection> {
-    let t =
-        token::verify_shared(keys, token, validation, now, expiry).map_err(Rejection::Invalid)?;
+    let t = keys
+        .verify(token, validation, now, expiry)
+        .map_err(Rejection::Invalid)?;
     if let Some(kind) = index.check(&t.revocation_ref()) {
         return Err(Rejection::Revoked(kind));
     }

@@ -284,7 +284,7 @@ pub fn issue_access(
         preferred_username: user.username.clone(),
     };
     let keys = state.keys.load();
-    let t = token::issue(keys.active(), &claims).map_err(|_| ApiError::Internal)?;
+    let t = token::issue(keys.ring().active(), &claims).map_err(|_| ApiError::Internal)?;
     Ok((t, exp))
 }
 

@@ -50,7 +50,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::telemetry::render(state.index.counts(), state.staleness_ms()),
+        crate::telemetry::render(
+            state.index.counts(),
+            state.staleness_ms(),
+            state.cache_stats(),
+        ),
     )
 }
 

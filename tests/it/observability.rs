@@ -99,6 +99,14 @@ async fn metrics_parse_and_counters_move() {
     assert!(get(&after, revoked_session) >= get(&before, revoked_session) + 1.0);
     assert!(get(&after, rejected) >= get(&before, rejected) + 1.0);
     assert!(get(&after, r#"jwtd_revocation_entries{kind="session"}"#) >= 1.0);
+    // The token was verified once, then answered from the cache on the
+    // second protected request (logout verifies in full: it accepts expired
+    // tokens); the gauges are this app's.
+    let hits = get(&after, "jwtd_verify_cache_hits_total");
+    assert!(hits >= 1.0, "{hits}");
+    assert!(get(&after, "jwtd_verify_cache_misses_total") >= 1.0);
+    assert!(get(&after, "jwtd_verify_cache_entries") >= 1.0);
+    assert!(get(&after, "jwtd_verify_cache_capacity") >= 200_000.0);
     let other = r#"jwtd_http_requests_total{route="unmatched",method="other",status="404"}"#;
     assert!(get(&after, other) >= get(&before, other) + 1.0);
     assert!(

@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use crate::b64;
 use crate::id::{Id128, fill_random};
-use crate::sigcache::VerifiedCache;
 
 /// A JWS algorithm jwtd can sign with (RFC 7518 names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -357,19 +356,13 @@ impl VerifyingKey {
 
 /// All keys that can verify tokens, and the one that signs new ones.
 ///
-/// Immutable: a rotation builds a new ring, so readers on the request path
-/// never take a lock (the app swaps an `Arc<KeyRing>`).
+/// Immutable: a rotation builds a new ring (inside a new
+/// [`crate::verifier::Verifier`]), so readers on the request path never
+/// take a lock.
 pub struct KeyRing {
     active: Arc<SigningKey>,
     verifiers: HashMap<String, VerifyingKey>,
-    /// Tokens verified against exactly these keys; a new ring starts empty,
-    /// so no cached verdict outlives a key change.
-    cache: VerifiedCache,
 }
-
-/// Tokens a ring remembers as verified, by default: at a few hundred bytes
-/// of token plus claims each, about 10 MiB.
-pub const DEFAULT_CACHE_TOKENS: usize = 16 * 1024;
 
 impl KeyRing {
     /// Builds a ring from the active key and every key still verifying
@@ -382,19 +375,7 @@ impl KeyRing {
         Ok(Self {
             active: Arc::new(SigningKey::from_material(active)?),
             verifiers,
-            cache: VerifiedCache::new(DEFAULT_CACHE_TOKENS),
         })
-    }
-
-    /// The same ring with a verified-token cache of `capacity` (0: none).
-    pub fn with_cache(mut self, capacity: usize) -> Self {
-        self.cache = VerifiedCache::new(capacity);
-        self
-    }
-
-    /// The verified-token cache of this ring.
-    pub fn cache(&self) -> &VerifiedCache {
-        &self.cache
     }
 
     /// The key new tokens are signed with.

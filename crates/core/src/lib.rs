@@ -5,7 +5,9 @@
 //!
 //! * An **access token** is a compact JWS (`typ: at+jwt`) signed by one key of
 //!   the [`keys::KeyRing`]; each key has exactly one pinned algorithm, and
-//!   [`token::Verifier`] refuses any token whose header names another one.
+//!   [`token::verify_uncached`] refuses any token whose header names another
+//!   one. A server verifies through a [`verifier::Verifier`]: the ring and
+//!   a cache of tokens verified against it, replaced whole on a key change.
 //!   `jku`, `x5u` and `jwk` headers are ignored: `kid` is only a map key.
 //! * A token is **revoked** when its `jti`, its session (`sid`), its user (a
 //!   cut-off time: tokens issued strictly before it) or its signing key appear
@@ -23,8 +25,10 @@
 //! * [`keys`]: algorithms, signing and verifying keys, key generation, the key ring.
 //! * [`token`]: issue and verify access tokens.
 //! * [`revocation`]: the in-memory revocation index.
-//! * [`sigcache`]: a bounded cache of verified tokens, so a reused token
-//!   skips its signature check (never its revocation check).
+//! * [`verifier`]: a key ring and its verified-token cache, as one value.
+//! * [`sigcache`]: that cache (memory-bounded, CLOCK, keyed by an HMAC of
+//!   the token), so a reused token skips its signature check (never its
+//!   revocation check).
 //! * [`password`]: argon2id hashing.
 //! * [`b64`]: base64url without padding, the only encoding JOSE uses.
 //! * [`bearer`]: the `Authorization: Bearer` header, parsed on bytes.
@@ -42,3 +46,4 @@ pub mod password;
 pub mod revocation;
 pub mod sigcache;
 pub mod token;
+pub mod verifier;

@@ -6,8 +6,6 @@
 //! token is trusted before its signature is checked except the `kid`, which
 //! is only used as a map key, and the `alg`, which must equal the key's own.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 
 use crate::b64;
@@ -158,46 +156,11 @@ pub fn issue(key: &SigningKey, claims: &AccessClaims) -> Result<String, KeyError
     Ok(out)
 }
 
-/// Verifies `token` against `ring` and `v` at time `now`, answering from the
-/// ring's verified-token cache when the same token was verified before
-/// (see [`crate::sigcache`]); `Expiry::Ignore` always verifies in full.
+/// Verifies `token` in full against `ring` and `v` at time `now`: header,
+/// pinned algorithm, signature, claims. The request path goes through
+/// [`crate::verifier::Verifier::verify`], which remembers verified tokens.
 ///
 /// Revocation is not checked here: that is the index's job, right after.
-pub fn verify(
-    ring: &KeyRing,
-    token: &str,
-    v: &Validation,
-    now: i64,
-    expiry: Expiry,
-) -> Result<VerifiedToken, TokenError> {
-    verify_shared(ring, token, v, now, expiry).map(|t| VerifiedToken::clone(&t))
-}
-
-/// [`verify`] without copying the claims out: a cache hit costs one
-/// reference count, which is what the request path wants.
-pub fn verify_shared(
-    ring: &KeyRing,
-    token: &str,
-    v: &Validation,
-    now: i64,
-    expiry: Expiry,
-) -> Result<Arc<VerifiedToken>, TokenError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenError::TooLarge);
-    }
-    if expiry == Expiry::Ignore {
-        return verify_uncached(ring, token, v, now, expiry).map(Arc::new);
-    }
-    if let Some(hit) = ring.cache().get(token) {
-        check_claims(&hit.claims, v, now, expiry)?;
-        return Ok(hit);
-    }
-    let t = Arc::new(verify_uncached(ring, token, v, now, expiry)?);
-    ring.cache().insert(token, t.clone(), v, now);
-    Ok(t)
-}
-
-/// Full verification, never touching the cache.
 pub fn verify_uncached(
     ring: &KeyRing,
     token: &str,
@@ -240,7 +203,9 @@ pub fn verify_uncached(
     })
 }
 
-fn check_claims(
+/// The claim checks (time with leeway, issuer, audience), also run on
+/// every cache hit.
+pub(crate) fn check_claims(
     c: &AccessClaims,
     v: &Validation,
     now: i64,
@@ -334,7 +299,7 @@ mod tests {
             let (_, ring, v) = setup(alg);
             let c = claims();
             let t = issue(ring.active(), &c).expect("issue succeeds");
-            let got = verify(&ring, &t, &v, NOW, Expiry::Enforce);
+            let got = verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce);
             assert_eq!(got.map(|g| g.claims), Ok(c), "{alg}");
         }
     }
@@ -343,11 +308,11 @@ mod tests {
     fn time_claims_respect_leeway() {
         let (_, ring, v) = setup(Algorithm::EdDSA);
         let t = issue(ring.active(), &claims()).expect("issue succeeds");
-        let at = |now| verify(&ring, &t, &v, now, Expiry::Enforce).err();
+        let at = |now| verify_uncached(&ring, &t, &v, now, Expiry::Enforce).err();
         assert_eq!(at(NOW + 900 + 29), None);
         assert_eq!(at(NOW + 930), Some(TokenError::Expired));
         assert_eq!(
-            verify(&ring, &t, &v, NOW + 5000, Expiry::Ignore).err(),
+            verify_uncached(&ring, &t, &v, NOW + 5000, Expiry::Ignore).err(),
             None
         );
         assert_eq!(at(NOW - 30), None);
@@ -357,7 +322,7 @@ mod tests {
         c.iat = NOW + 100;
         let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
-            verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::IssuedInFuture)
         );
     }
@@ -401,7 +366,7 @@ mod tests {
         for (header, want) in cases {
             let t = sign_raw(key, &header, &c);
             assert_eq!(
-                verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+                verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
                 Some(want),
                 "{header}"
             );
@@ -420,7 +385,7 @@ mod tests {
             &c,
         );
         assert_eq!(
-            verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::AlgorithmMismatch)
         );
         // "application/at+jwt" is the same type (RFC 9068).
@@ -429,63 +394,7 @@ mod tests {
             &format!(r#"{{"alg":"EdDSA","typ":"application/AT+JWT","kid":"{kid}"}}"#),
             &c,
         );
-        assert!(verify(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
-    }
-
-    #[test]
-    fn cache_answers_only_for_the_exact_token_while_it_is_valid() {
-        let (_, ring, v) = setup(Algorithm::EdDSA);
-        let t = issue(ring.active(), &claims()).expect("issue succeeds");
-        assert!(ring.cache().is_empty());
-        let first = verify(&ring, &t, &v, NOW, Expiry::Enforce);
-        assert_eq!(ring.cache().len(), 1);
-        assert_eq!(verify(&ring, &t, &v, NOW, Expiry::Enforce), first);
-        // One byte different: a miss, then the signature check fails.
-        let mut forged = t.clone().into_bytes();
-        let i = forged.len() - 5;
-        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-        let forged = String::from_utf8(forged).expect("UTF-8");
-        assert_eq!(
-            verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
-            Some(TokenError::BadSignature)
-        );
-        // Past exp the cached verdict is refused.
-        assert_eq!(
-            verify(&ring, &t, &v, NOW + 931, Expiry::Enforce).err(),
-            Some(TokenError::Expired)
-        );
-        // Another issuer or audience: not answered from the cache either.
-        let other = Validation {
-            issuer: "https://other".into(),
-            ..v.clone()
-        };
-        assert_eq!(
-            verify(&ring, &t, &other, NOW, Expiry::Enforce).err(),
-            Some(TokenError::WrongIssuer)
-        );
-        // A new ring (rotation) starts empty.
-        let (_, ring2, _) = setup(Algorithm::EdDSA);
-        assert!(ring2.cache().is_empty());
-    }
-
-    #[test]
-    fn cache_is_bounded() {
-        let (_, ring, v) = setup(Algorithm::HS256);
-        let ring = ring.with_cache(64);
-        for _ in 0..500 {
-            let t = issue(ring.active(), &claims()).expect("issue succeeds");
-            assert!(verify(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
-        }
-        assert!(ring.cache().len() <= 64 + 16, "{}", ring.cache().len());
-        let off = KeyRing::new(
-            &KeyMaterial::generate(Algorithm::HS256).expect("a key is generated"),
-            &[],
-        )
-        .expect("constructs")
-        .with_cache(0);
-        let t = issue(off.active(), &claims()).expect("issue succeeds");
-        assert!(verify(&off, &t, &v, NOW, Expiry::Enforce).is_ok());
-        assert!(off.cache().is_empty());
+        assert!(verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).is_ok());
     }
 
     #[test]
@@ -503,11 +412,11 @@ mod tests {
         let signer = SigningKey::from_material(&attacker).expect("from_material succeeds");
         let forged = sign_raw(&signer, &header, &claims());
         assert_eq!(
-            verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::BadSignature)
         );
         let ours = sign_raw(ring.active(), &header, &claims());
-        assert!(verify(&ring, &ours, &v, NOW, Expiry::Enforce).is_ok());
+        assert!(verify_uncached(&ring, &ours, &v, NOW, Expiry::Enforce).is_ok());
     }
 
     #[test]
@@ -524,18 +433,18 @@ mod tests {
             parts[2]
         );
         assert_eq!(
-            verify(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::BadSignature)
         );
         for bad in ["", "a.b", "a.b.c.d", &format!("{}.{}.", parts[0], parts[1])] {
             assert!(
-                verify(&ring, bad, &v, NOW, Expiry::Enforce).is_err(),
+                verify_uncached(&ring, bad, &v, NOW, Expiry::Enforce).is_err(),
                 "{bad}"
             );
         }
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(
-            verify(&ring, &huge, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &huge, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::TooLarge)
         );
     }
@@ -547,21 +456,21 @@ mod tests {
         c.iss = "https://evil".into();
         let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
-            verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongIssuer)
         );
         let mut c = claims();
         c.aud = "other".into();
         let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
-            verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongAudience)
         );
         let mut c = claims();
         c.jti = "not-an-id".into();
         let t = issue(ring.active(), &c).expect("issue succeeds");
         assert_eq!(
-            verify(&ring, &t, &v, NOW, Expiry::Enforce).err(),
+            verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::Malformed)
         );
     }
