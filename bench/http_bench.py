@@ -13,13 +13,21 @@ up, idle between its runs): a shared machine drifts over minutes, so pairing
 in time keeps the ratio honest. Bounded in time: each run lasts --duration
 seconds.
 
+--fleet N measures a fleet instead: N distinct live tokens (one login
+each), every one presented once before the measured runs, then round-robin
+through a Lua script; the bare route is driven by the same script (it
+ignores the header), so both sides pay the same client cost. With
+--revocations fleet the index holds what a fleet's does: 1,000,000 token +
+100,000 session + 100,000 user revocations (the users are others, so no
+presented token is revoked and every check runs to the end).
+
 --instructions adds a figure that does not depend on the machine's load:
 user-space instructions per request, bare route and jwtd /protected, from
 valgrind's callgrind (needs valgrind).
 
 usage: python3 bench/http_bench.py [--runs 3] [--duration 5] [--algs EdDSA,HS256]
-                                   [--revocations 0,1000000] [--no-writes]
-                                   [--instructions]
+                                   [--revocations 0,1000000,fleet] [--no-writes]
+                                   [--fleet 100000] [--instructions]
 Builds the release binaries first. Prints a Markdown table.
 """
 import argparse
@@ -36,6 +44,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JWTD = os.path.join(ROOT, "target/release/jwtd")
@@ -108,13 +117,21 @@ def stop(p):
 
 
 def fill_revocations(db, n):
-    """Writes n live token/session revocations straight into the store."""
+    """Writes live revocations straight into the store: n token/session
+    ones, half each; or, for n == "fleet", 1,000,000 token + 100,000
+    session + 100,000 user cut-offs (of users who are not benchmarking)."""
     now = int(time.time())
     con = sqlite3.connect(db)
-    rows = ((("token", "session")[i % 2],
-             base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode(),
-             now, now + 7200) for i in range(n))
-    con.executemany("INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?,?,?,?)", rows)
+    def ids():
+        return base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+    if n == "fleet":
+        kinds = [("token", 1_000_000), ("session", 100_000), ("user", 100_000)]
+    else:
+        kinds = [("token", n - n // 2), ("session", n // 2)]
+    for kind, count in kinds:
+        value = (lambda: str(uuid.uuid4())) if kind == "user" else ids
+        rows = ((kind, value(), now - 60, now + 7200) for _ in range(count))
+        con.executemany("INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES (?,?,?,?)", rows)
     con.commit()
     con.close()
 
@@ -202,6 +219,7 @@ response = function(status, headers, body)
   end
 end
 """)
+FLEET = lua("fleet.lua", PER_REQUEST % 'return wrk.format("GET", os.getenv("ROUTE"), {["Authorization"] = "Bearer " .. item})')
 LOGIN = lua("login.lua", 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                          f'wrk.body = \'{{"username":"prod","password":"{PASSWORD}"}}\'\n')
 
@@ -215,10 +233,12 @@ class Bare:
         port = free_port()
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE, f"127.0.0.1:{port}"])
         self.url, self.duration, self.all = f"http://127.0.0.1:{port}/bare", duration, []
+        # Set by fleet mode: drive the bare route through the same script.
+        self.script, self.env = None, None
         wait_ready(f"http://127.0.0.1:{port}", self.proc)
 
     def run(self):
-        r = wrk(self.url, self.duration)
+        r = wrk(self.url, self.duration, self.script, self.env)
         self.all.append(r)
         return r["rps"]
 
@@ -288,6 +308,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=24000, help="fresh tokens per write run")
     ap.add_argument("--no-writes", action="store_true")
     ap.add_argument("--instructions", action="store_true")
+    ap.add_argument("--fleet", type=int, default=0, help="distinct tokens, round-robin (fleet mode)")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
@@ -296,6 +317,8 @@ def main():
     bare = Bare(a.duration)
     started = time.time()
 
+    if a.fleet:
+        return fleet(a, bare, started)
     for alg in a.algs.split(","):
         for nrev in (int(n) for n in a.revocations.split(",")):
             data = tempfile.mkdtemp(prefix=f"jwtd-bench-{alg}-")
@@ -338,6 +361,56 @@ def main():
             stop(p)
             print(f"# {alg} with {label} revocations: startup {startup:.2f} s "
                   f"({time.time() - started:.0f} s so far)", file=sys.stderr)
+    report(a, bare, rows)
+
+
+def fleet(a, bare, started):
+    """Fleet mode (see the module doc): /protected and the bare route, both
+    round-robin through the same N tokens."""
+    rows = []
+    for alg in a.algs.split(","):
+        for nrev in a.revocations.split(","):
+            nrev = nrev if nrev == "fleet" else int(nrev)
+            data = tempfile.mkdtemp(prefix=f"jwtd-bench-fleet-{alg}-")
+            p, url, _ = start_jwtd(data, alg, cheap_argon2=True)
+            call("POST", url + "/register", {"username": "bulk", "password": PASSWORD})
+            sessions = os.path.join(data, "fleet.sessions")
+            logins(url, "bulk", a.fleet, sessions)
+            stop(p)
+            if nrev:
+                fill_revocations(os.path.join(data, "jwtd.db"), nrev)
+            p, url, startup = start_jwtd(data, alg, cheap_argon2=False)
+            items = os.path.join(data, "fleet.tokens")
+            with open(sessions) as src, open(items, "w") as f:
+                f.writelines(line.split()[0] + "\n" for line in src)
+            # Every token seen once before anything is measured.
+            warm = wrk(url, max(5, a.fleet // 5000), FLEET, {"ITEMS": items, "ROUTE": "/protected"})
+            assert warm["requests"] >= a.fleet, f"warm-up covered {warm['requests']} of {a.fleet} tokens"
+            bare.script, bare.env = FLEET, {"ITEMS": items, "ROUTE": "/bare"}
+            r = median_run(a.runs, bare, lambda _: wrk(url, a.duration, FLEET, {"ITEMS": items, "ROUTE": "/protected"}))
+            bare.script, bare.env = None, None
+            label = "1M token + 100k session + 100k user" if nrev == "fleet" else f"{nrev:,}"
+            rows.append((f"jwtd /protected, {a.fleet:,} tokens round-robin", alg, label, r))
+            _, metrics = call_text(url + "/metrics")
+            hits = metric(metrics, "jwtd_verify_cache_hits_total")
+            misses = metric(metrics, "jwtd_verify_cache_misses_total")
+            print(f"# {alg}, {label}: startup {startup:.2f} s, cache {metric(metrics, 'jwtd_verify_cache_entries'):,.0f} "
+                  f"entries, hit rate {hits / max(1, hits + misses):.3f} ({time.time() - started:.0f} s so far)",
+                  file=sys.stderr)
+            stop(p)
+    report(a, bare, rows)
+
+
+def call_text(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.read().decode()
+
+
+def metric(text, name):
+    return next((float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " ")), 0.0)
+
+
+def report(a, bare, rows):
     stop(bare.proc)
     base = {k: statistics.median(r[k] for r in bare.all) for k in ("rps", "p50", "p99")}
     rows.insert(0, ("bare axum route (all its runs)", "-", "-", base | {
