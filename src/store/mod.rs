@@ -479,6 +479,24 @@ pub(crate) fn parse_id_chunk(
     Ok(n)
 }
 
+/// Feeds one chunk of the bulk load's user cut-offs (`id:revoked_at:expires_at`
+/// records joined by `,`) to `sink`; returns how many.
+pub(crate) fn parse_user_chunk(chunk: &str, sink: &mut dyn BulkSink) -> Result<usize, StoreError> {
+    let bad = || StoreError::Corrupt("unreadable user revocation in bulk load".into());
+    let mut n = 0;
+    for record in chunk.split(',') {
+        let mut fields = record.rsplitn(3, ':');
+        let (Some(exp), Some(cut), Some(id)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(bad());
+        };
+        let exp: i64 = exp.parse().map_err(|_| bad())?;
+        let cut: i64 = cut.parse().map_err(|_| bad())?;
+        sink.push(RevocationKind::User, id, cut, exp);
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Which sessions to revoke.
 #[derive(Clone, Debug)]
 pub struct SessionRevocation {

@@ -56,11 +56,14 @@ fn rev(kind: RevocationKind, value: &str) -> Revocation {
 }
 
 #[derive(Default)]
-struct Collect(Vec<(RevocationKind, String)>);
+struct Collect(Vec<(RevocationKind, String)>, Vec<(String, i64, i64)>);
 
 impl BulkSink for Collect {
-    fn push(&mut self, kind: RevocationKind, value: &str, _: i64, _: i64) {
+    fn push(&mut self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
         self.0.push((kind, value.to_owned()));
+        if kind == RevocationKind::User {
+            self.1.push((value.to_owned(), revoked_at, expires_at));
+        }
     }
 }
 
@@ -426,8 +429,9 @@ async fn postgres_first_key_is_created_once() {
 }
 
 /// The startup bulk load pages through the log 4,096 rows at a time: every
-/// live token and session entry must come back exactly once across page
-/// boundaries, with expired ones (interleaved) and other kinds in between.
+/// live token, session and user entry must come back exactly once across
+/// page boundaries, with expired ones (interleaved) and keys in between; a
+/// user id holding the chunk separators comes back whole (read row by row).
 async fn bulk_load_pages(store: Store) {
     let mut live = std::collections::HashSet::new();
     let mut batch = Vec::new();
@@ -449,6 +453,12 @@ async fn bulk_load_pages(store: Store) {
             batch.push(rev(RevocationKind::User, &format!("user-{i}")));
         }
     }
+    let odd = Revocation {
+        revoked_at: NOW - 5,
+        ..rev(RevocationKind::User, "odd,user:id")
+    };
+    let uuid = rev(RevocationKind::User, "0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6071");
+    batch.extend([odd, uuid, rev(RevocationKind::Key, "some-kid")]);
     for chunk in batch.chunks(1_000) {
         store
             .insert_revocations(chunk)
@@ -460,19 +470,26 @@ async fn bulk_load_pages(store: Store) {
         .load_live(NOW, &mut sink)
         .await
         .expect("load_live succeeds");
-    let users = sink
-        .0
-        .iter()
-        .filter(|(k, _)| *k == RevocationKind::User)
-        .count();
-    assert_eq!(users, 3);
+    let mut users = sink.1.clone();
+    users.sort();
+    let expected = |v: &str, cut| (v.to_owned(), cut, NOW + 100);
+    assert_eq!(
+        users,
+        vec![
+            expected("0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6071", NOW),
+            expected("odd,user:id", NOW - 5),
+            expected("user-0", NOW),
+            expected("user-4000", NOW),
+            expected("user-8000", NOW),
+        ]
+    );
     let ids: Vec<_> = sink
         .0
         .into_iter()
-        .filter(|(k, _)| *k != RevocationKind::User)
+        .filter(|(k, _)| *k == RevocationKind::Token || *k == RevocationKind::Session)
         .collect();
     assert_eq!(ids.len(), live.len(), "an entry lost or repeated");
-    assert_eq!(n, live.len() + users);
+    assert_eq!(n, live.len() + users.len() + 1);
     assert_eq!(
         ids.into_iter().collect::<std::collections::HashSet<_>>(),
         live

@@ -43,21 +43,26 @@ impl DbStore {
             .fetch_one(&mut *tx)
             .await?;
         let mut n = 0;
-        // Token and session rows (nearly all of them) are aggregated 4096 to
-        // a chunk inside the database: a million rows one by one through
-        // the driver take seconds, 250 chunks do not. Chunks are pages in
-        // `seq` order (keyset pagination), so the database walks its
-        // primary key: grouping by an expression of `seq` instead made
-        // SQLite sort every live row first (a third of startup). Values are
-        // base64url ids, which cannot contain the separators.
+        // Token, session and user rows (nearly all of them) are aggregated
+        // 4096 to a chunk inside the database: a million rows one by one
+        // through the driver take seconds, 250 chunks do not. Chunks are
+        // pages in `seq` order (keyset pagination), so the database walks
+        // its primary key: grouping by an expression of `seq` instead made
+        // SQLite sort every live row first (a third of startup). Token and
+        // session values are base64url ids and user ids are UUIDs, none of
+        // which contain the separators; a user id that does (made outside
+        // jwtd) is read row by row below.
         let mut after = 0i64;
         loop {
             let row = sqlx::query(
                 "SELECT max(seq),
                         string_agg(CASE WHEN kind = 'token' THEN value || ':' || expires_at END, ','),
-                        string_agg(CASE WHEN kind = 'session' THEN value || ':' || expires_at END, ',')
-                 FROM (SELECT seq, kind, value, expires_at FROM revocations
-                       WHERE seq > $1 AND expires_at >= $2 AND kind IN ('token', 'session')
+                        string_agg(CASE WHEN kind = 'session' THEN value || ':' || expires_at END, ','),
+                        string_agg(CASE WHEN kind = 'user' THEN value || ':' || revoked_at || ':' || expires_at END, ',')
+                 FROM (SELECT seq, kind, value, revoked_at, expires_at FROM revocations
+                       WHERE seq > $1 AND expires_at >= $2
+                         AND (kind IN ('token', 'session')
+                              OR (kind = 'user' AND value NOT LIKE '%,%' AND value NOT LIKE '%:%'))
                        ORDER BY seq LIMIT 4096) AS page",
             )
             .bind(after)
@@ -73,11 +78,16 @@ impl DbStore {
                     n += crate::store::parse_id_chunk(kind, chunk, sink)?;
                 }
             }
+            if let Some(chunk) = row.try_get::<Option<&str>, _>(3)? {
+                n += crate::store::parse_user_chunk(chunk, sink)?;
+            }
         }
-        // Users and keys are few, and their values are free text: row by row.
+        // Keys are few, and their values (like odd user ids) are free text:
+        // row by row.
         let rows = sqlx::query(
             "SELECT kind, value, revoked_at, expires_at FROM revocations
-             WHERE expires_at >= $1 AND kind IN ('user', 'key')",
+             WHERE expires_at >= $1
+               AND (kind = 'key' OR (kind = 'user' AND (value LIKE '%,%' OR value LIKE '%:%')))",
         )
         .bind(now)
         .fetch_all(&mut *tx)
