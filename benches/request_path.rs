@@ -84,6 +84,13 @@ fn request_path(c: &mut Criterion) {
     g.finish();
 }
 
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 /// A fleet: 100,000 distinct live tokens, each seen once before, presented
 /// round-robin, so every request is a cache hit on an entry that is not in
 /// the CPU's caches.
@@ -119,9 +126,14 @@ fn fleet(c: &mut Criterion) {
                 token::issue(verifier.ring().active(), &claims).expect("issue succeeds")
             })
             .collect();
+        let before = resident_bytes();
         for t in &tokens {
             assert!(authenticate_parts(&verifier, &index, &validation, t, now).is_ok());
         }
+        println!(
+            "{alg}: the cache holds {TOKENS} tokens in {:.0} bytes each (resident-set growth)",
+            resident_bytes().saturating_sub(before) as f64 / TOKENS as f64
+        );
         let mut i = 0;
         g.bench_function(
             format!("{alg}/1000000_revocations/cached_{TOKENS}_tokens"),

@@ -125,9 +125,9 @@ pub struct ServeOptions {
     pub argon2_concurrency: Option<usize>,
     /// Memory for the cache of verified tokens (`0` turns it off), so a
     /// client presenting its token again skips the signature check; about
-    /// 512 bytes a token, so the default holds ~260,000 tokens. Revocation
-    /// is checked on every request either way.
-    #[arg(long, env = "JWTD_VERIFY_CACHE_SIZE", default_value = "128MiB", value_parser = parse::bytes)]
+    /// 1 KiB a token, so the default holds ~260,000 tokens. It grows with
+    /// the tokens seen. Revocation is checked on every request either way.
+    #[arg(long, env = "JWTD_VERIFY_CACHE_SIZE", default_value = "256MiB", value_parser = parse::bytes)]
     pub verify_cache_size: usize,
     /// How often expired revocations, sessions and refresh hashes are
     /// deleted.

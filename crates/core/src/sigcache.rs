@@ -17,15 +17,14 @@
 //!   the shard's read lock. CLOCK was measured against a full clear (the
 //!   previous policy) and against sampled LRU; the figures are in
 //!   `docs/benchmarks.md`.
-//! * **Safe by construction.** The key is a 128-bit HMAC-SHA-256 of the
-//!   whole token under a random key made with the cache (never stored,
-//!   never shown). A forged or altered token hits an entry only if its
-//!   HMAC equals that of a cached token: with the key unknown, HMAC is a
-//!   pseudorandom function, so each attempt succeeds with probability at
-//!   most entries / 2^128 (2^-110 with a million entries), and nothing an
-//!   attacker observes (hit or miss, answer or refusal) tells them more
-//!   than "no collision". Storing the key instead of the token saves ~450
-//!   bytes an entry, which is what lets a real fleet fit.
+//! * **Safe by construction.** An entry is keyed by the **whole token**:
+//!   every byte is compared on a hit, the hash only picks a bucket, so no
+//!   forged or altered token can ever match an entry. The hash is
+//!   [`TailHash`]: the token's last 16 bytes (its signature) under a random
+//!   seed. A keyed 128-bit HMAC of the token as the key instead would save
+//!   ~500 bytes an entry, but computing it costs ~0.45 µs a request, which
+//!   measured as 11% of the one-token throughput (`docs/benchmarks.md`):
+//!   memory that a fleet's instance has was the better price.
 //! * Only tokens that passed full verification are inserted, and a hit
 //!   skips only the signature check: every claim check (exp, nbf, iat with
 //!   leeway, iss, aud) runs again on it.
@@ -40,26 +39,21 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::hmac;
-
 use crate::token::VerifiedToken;
 
 /// Shards: writers (inserts, sweeps of the hand) block 1/32 of readers.
 pub const SHARDS: usize = 32;
 
 /// The memory one cached token costs, measured (`docs/benchmarks.md`):
-/// the 16-byte key twice (slot and map), the slot's reference bit and
-/// pointer, the map bucket at hashbrown's load factor, and the verified
-/// claims (`VerifiedToken`: seven short strings, three times, two ids).
-pub const ENTRY_BYTES: usize = 512;
-
-/// A 128-bit key: the truncated HMAC of a token.
-type Key = u128;
+/// the token itself (~490 bytes for EdDSA), shared by the slot and the map,
+/// the slot, the map bucket at hashbrown's load factor, and the verified
+/// claims (`VerifiedToken`: seven short strings, three times, three ids).
+pub const ENTRY_BYTES: usize = 1024;
 
 /// Verified tokens, within a memory budget.
 pub struct VerifiedCache {
     shards: Box<[ShardCell]>,
-    mac: hmac::Key,
+    hasher: TailHash,
     per_shard: usize,
 }
 
@@ -73,13 +67,14 @@ struct ShardCell {
 }
 
 struct Shard {
-    map: HashMap<Key, u32, KeyHash>,
+    map: HashMap<Arc<str>, u32, TailHash>,
     slots: Vec<Slot>,
     hand: usize,
 }
 
 struct Slot {
-    key: Key,
+    /// The token, shared with the map's key.
+    key: Arc<str>,
     token: Arc<VerifiedToken>,
     referenced: AtomicBool,
 }
@@ -103,13 +98,12 @@ impl VerifiedCache {
     /// A cache within `budget_bytes` of memory (0 disables it).
     pub fn new(budget_bytes: usize) -> Self {
         let capacity = budget_bytes / ENTRY_BYTES;
-        let mut key = [0u8; 32];
-        crate::id::fill_random(&mut key);
+        let hasher = TailHash::random();
         Self {
             shards: (0..SHARDS)
                 .map(|_| ShardCell {
                     lock: RwLock::new(Shard {
-                        map: HashMap::with_hasher(KeyHash),
+                        map: HashMap::with_hasher(hasher),
                         slots: Vec::new(),
                         hand: 0,
                     }),
@@ -118,37 +112,29 @@ impl VerifiedCache {
                     evictions: AtomicU64::new(0),
                 })
                 .collect(),
-            mac: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            hasher,
             per_shard: capacity.div_ceil(SHARDS),
         }
     }
 
-    /// The cache key of `token`: its HMAC, truncated to 128 bits.
-    pub fn key(&self, token: &str) -> Key {
-        let tag = hmac::sign(&self.mac, token.as_bytes());
-        let mut k = [0u8; 16];
-        k.copy_from_slice(&tag.as_ref()[..16]);
-        u128::from_le_bytes(k)
-    }
-
-    fn cell(&self, key: Key) -> &ShardCell {
-        // The top bits pick the shard; the map uses the low bits.
-        &self.shards[(key >> 96) as usize % SHARDS]
+    fn cell(&self, token: &str) -> &ShardCell {
+        // The top bits pick the shard; hashbrown uses the low bits and the
+        // top seven for its own tags, so shards still spread within.
+        &self.shards[(self.hasher.token_hash(token) >> 32) as usize % SHARDS]
     }
 
     /// Whether the cache holds anything at all (a budget of 0 turns it
-    /// off, and then a lookup does not even compute the key).
+    /// off).
     pub fn enabled(&self) -> bool {
         self.per_shard > 0
     }
 
-    /// The verified form of the token with `key`, if cached. Its signature
-    /// is known good; the caller re-checks its claims (time, issuer,
-    /// audience).
-    pub fn get(&self, key: Key) -> Option<Arc<VerifiedToken>> {
-        let cell = self.cell(key);
+    /// The verified form of `token`, if cached. Its signature is known
+    /// good; the caller re-checks its claims (time, issuer, audience).
+    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+        let cell = self.cell(token);
         let shard = cell.lock.read().unwrap_or_else(|e| e.into_inner());
-        let Some(slot) = shard.map.get(&key).map(|&i| &shard.slots[i as usize]) else {
+        let Some(slot) = shard.map.get(token).map(|&i| &shard.slots[i as usize]) else {
             cell.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
@@ -159,21 +145,22 @@ impl VerifiedCache {
         Some(slot.token.clone())
     }
 
-    /// Remembers a token that passed full verification. `live_until` is
-    /// when its entry becomes useless (its `exp` plus leeway); the hand
-    /// evicts such entries first.
-    pub fn insert(&self, key: Key, token: Arc<VerifiedToken>, now: i64, leeway: i64) {
+    /// Remembers `token`, which passed full verification as `verified`.
+    /// Entries whose token has expired (`exp` plus `leeway` before `now`)
+    /// are the first the hand evicts.
+    pub fn insert(&self, token: &str, verified: Arc<VerifiedToken>, now: i64, leeway: i64) {
         if self.per_shard == 0 {
             return;
         }
-        let cell = self.cell(key);
+        let cell = self.cell(token);
         let mut shard = cell.lock.write().unwrap_or_else(|e| e.into_inner());
-        if shard.map.contains_key(&key) {
+        if shard.map.contains_key(token) {
             return;
         }
+        let key: Arc<str> = Arc::from(token);
         let slot = Slot {
-            key,
-            token,
+            key: key.clone(),
+            token: verified,
             referenced: AtomicBool::new(false),
         };
         if shard.slots.len() < self.per_shard {
@@ -184,7 +171,7 @@ impl VerifiedCache {
         }
         let victim = shard.sweep(now, leeway);
         let old = std::mem::replace(&mut shard.slots[victim], slot);
-        shard.map.remove(&old.key);
+        shard.map.remove(&*old.key);
         shard.map.insert(key, victim as u32);
         cell.evictions.fetch_add(1, Ordering::Relaxed);
     }
@@ -238,33 +225,80 @@ impl Shard {
     }
 }
 
-/// Hashes a [`Key`] by taking its low 64 bits: they are HMAC output
-/// already, uniform and unknown to anyone who could choose tokens.
-#[derive(Clone, Copy, Default)]
-struct KeyHash;
+/// Hashes a token by the last 16 bytes of its text (its signature) under a
+/// per-cache random seed.
+///
+/// SipHash over a whole ~490-byte token was the largest single cost of a
+/// cached request. A signature is already a pseudorandom function of the
+/// token, and only tokens that passed verification are ever inserted, so
+/// nobody can choose the bytes that pick buckets: a flood of colliding
+/// entries needs signatures the attacker cannot make. Forged tokens only
+/// look up, and a lookup compares every byte before it matches.
+#[derive(Clone, Copy)]
+pub struct TailHash {
+    seed: [u64; 2],
+}
 
-impl BuildHasher for KeyHash {
-    type Hasher = KeyHasher;
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
+impl TailHash {
+    fn random() -> Self {
+        let mut b = [0u8; 16];
+        crate::id::fill_random(&mut b);
+        let (lo, hi) = b.split_at(8);
+        Self {
+            seed: [
+                u64::from_le_bytes(lo.try_into().unwrap_or_default()),
+                u64::from_le_bytes(hi.try_into().unwrap_or_default()),
+            ],
+        }
+    }
+
+    /// The hash of `token`, as the shard maps compute it.
+    pub fn token_hash(&self, token: &str) -> u64 {
+        self.hash_one(token)
     }
 }
 
-/// The [`Hasher`] of [`KeyHash`].
-struct KeyHasher(u64);
+impl BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher {
+            seed: self.seed,
+            state: self.seed[0],
+        }
+    }
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// The [`Hasher`] of [`TailHash`].
+pub struct TailHasher {
+    seed: [u64; 2],
+    state: u64,
+}
+
+/// 64×64→128-bit multiply, folded: the mixing step of foldhash/wyhash.
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl Hasher for TailHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut b = [0u8; 8];
-        let n = bytes.len().min(8);
-        b[..n].copy_from_slice(&bytes[..n]);
-        self.0 ^= u64::from_le_bytes(b);
+        let mut tail = [0u8; 16];
+        let take = bytes.len().min(16);
+        tail[16 - take..].copy_from_slice(&bytes[bytes.len() - take..]);
+        let (lo, hi) = tail.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        // The length too, so tokens of different lengths sharing a tail
+        // still spread.
+        self.state = fold_mul(lo ^ self.state ^ bytes.len() as u64, hi ^ self.seed[1]);
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+
+    fn write_u8(&mut self, _: u8) {
+        // `str`'s Hash appends a constant 0xff: nothing to add.
+    }
+
+    fn finish(&self) -> u64 {
+        fold_mul(self.state, self.seed[0] | 1)
     }
 }
 
@@ -295,59 +329,93 @@ mod tests {
     }
 
     #[test]
-    fn keys_depend_on_every_byte_and_on_the_cache() {
+    fn only_the_exact_token_hits() {
         let c = VerifiedCache::new(1 << 20);
-        let t = "header.payload.signature";
-        assert_eq!(c.key(t), c.key(t));
-        assert_ne!(c.key(t), c.key("header.payloaD.signature"));
-        assert_ne!(c.key(t), c.key("Header.payload.signature"));
-        assert_ne!(c.key(t), VerifiedCache::new(1 << 20).key(t));
+        let t = "header.payload.signature-of-sixteen";
+        c.insert(t, verified(1000), 0, 0);
+        assert!(c.get(t).is_some());
+        // Same tail (so the same bucket), other bytes: no hit.
+        for forged in [
+            "header.payloaD.signature-of-sixteen",
+            "Header.payload.signature-of-sixteen",
+            "x.signature-of-sixteen",
+        ] {
+            assert_eq!(
+                c.hasher.token_hash(forged) == c.hasher.token_hash(t),
+                forged.len() == t.len()
+            );
+            assert!(c.get(forged).is_none(), "{forged}");
+        }
     }
 
     #[test]
-    fn a_full_shard_evicts_unreferenced_entries_and_keeps_hot_ones() {
-        // One slot per shard: 32 shards × 1 entry.
+    fn tail_hash_depends_on_the_tail_and_the_seed() {
+        let h = TailHash::random();
+        let a = "header.payload.AAAAAAAAAAAAAAAAAAAAAAAA";
+        let b = "header.payload.AAAAAAAAAAAAAAAAAAAAAAAB";
+        assert_ne!(h.token_hash(a), h.token_hash(b));
+        assert_ne!(h.token_hash(a), TailHash::random().token_hash(a));
+        // Shorter than the tail: still hashed, no panic.
+        assert_ne!(h.token_hash(""), h.token_hash("x"));
+    }
+
+    #[test]
+    fn tokens_spread_over_every_shard() {
+        // Ed25519 signatures end in a base64 character carrying 2 bits, so
+        // choosing the shard by the last byte alone would use 4 of 32.
+        let h = TailHash::random();
+        let mut seen = [0usize; SHARDS];
+        for i in 0..8192u32 {
+            let sig = crate::b64::encode([i.to_le_bytes(), (i * 7919).to_le_bytes()].concat());
+            seen[(h.token_hash(&format!("h.p.{sig}")) >> 32) as usize % SHARDS] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 8192 / SHARDS / 2), "{seen:?}");
+    }
+
+    /// Tokens that land in shard 0 of `c`.
+    fn in_shard_zero(c: &VerifiedCache, n: usize) -> Vec<String> {
+        (0..100_000u32)
+            .map(|i| format!("token-{i}"))
+            .filter(|t| (c.hasher.token_hash(t) >> 32) as usize % SHARDS == 0)
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn a_full_shard_evicts_unreferenced_entries_and_expired_ones_first() {
+        // One slot per shard.
         let c = VerifiedCache::new(SHARDS * ENTRY_BYTES);
-        let keys: Vec<Key> = (0..4096u32).map(|i| c.key(&format!("t{i}"))).collect();
-        let same_shard: Vec<Key> = keys
-            .iter()
-            .copied()
-            .filter(|k| (k >> 96) as usize % SHARDS == 0)
-            .take(3)
-            .collect();
-        let [a, b, d] = same_shard[..] else {
-            panic!("three keys in shard 0 among 4096")
-        };
-        c.insert(a, verified(1000), 0, 0);
-        assert!(c.get(a).is_some(), "a is cached, and now referenced");
-        c.insert(b, verified(1000), 0, 0);
-        // The hand gave `a` a second chance (clearing its bit), came round
+        let t = in_shard_zero(&c, 3);
+        c.insert(&t[0], verified(1000), 0, 0);
+        assert!(c.get(&t[0]).is_some(), "cached, and now referenced");
+        c.insert(&t[1], verified(1000), 0, 0);
+        // The hand gave t0 a second chance (clearing its bit), came round
         // and replaced it: a one-slot shard keeps only the newest.
-        assert!(c.get(b).is_some());
-        assert!(c.get(a).is_none());
+        assert!(c.get(&t[1]).is_some());
+        assert!(c.get(&t[0]).is_none());
         let s = c.stats();
         assert_eq!((s.capacity, s.evictions), (SHARDS as u64, 1));
         // An expired entry goes first, referenced or not.
-        c.insert(d, verified(1000), 2000, 0);
-        assert!(c.get(d).is_some() && c.get(b).is_none());
+        c.insert(&t[2], verified(1000), 2000, 0);
+        assert!(c.get(&t[2]).is_some() && c.get(&t[1]).is_none());
     }
 
     #[test]
     fn clock_keeps_the_entries_that_are_used() {
         let c = VerifiedCache::new(SHARDS * 64 * ENTRY_BYTES);
-        let hot: Vec<Key> = (0..512u32).map(|i| c.key(&format!("hot{i}"))).collect();
-        for &k in &hot {
-            c.insert(k, verified(1000), 0, 0);
+        let hot: Vec<String> = (0..512u32).map(|i| format!("hot-{i}")).collect();
+        for t in &hot {
+            c.insert(t, verified(1000), 0, 0);
         }
         // A scan of 20,000 one-off tokens, with the hot set used between.
         for i in 0..20_000u32 {
-            let k = c.key(&format!("cold{i}"));
-            if c.get(k).is_none() {
-                c.insert(k, verified(1000), 0, 0);
+            let cold = format!("cold-{i}");
+            if c.get(&cold).is_none() {
+                c.insert(&cold, verified(1000), 0, 0);
             }
-            let _ = c.get(hot[i as usize % hot.len()]);
+            let _ = c.get(&hot[i as usize % hot.len()]);
         }
-        let kept = hot.iter().filter(|&&k| c.get(k).is_some()).count();
+        let kept = hot.iter().filter(|t| c.get(t).is_some()).count();
         assert!(
             kept > hot.len() * 9 / 10,
             "{kept} of {} hot tokens kept",
@@ -360,9 +428,8 @@ mod tests {
     fn a_zero_budget_caches_nothing() {
         let c = VerifiedCache::new(0);
         assert!(!c.enabled());
-        let k = c.key("t");
-        c.insert(k, verified(1000), 0, 0);
-        assert!(c.get(k).is_none());
+        c.insert("t", verified(1000), 0, 0);
+        assert!(c.get("t").is_none());
         assert_eq!(c.stats().capacity, 0);
     }
 }

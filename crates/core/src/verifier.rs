@@ -10,8 +10,9 @@ use crate::sigcache::{CacheStats, VerifiedCache};
 use crate::token::{self, Expiry, TokenError, Validation, VerifiedToken};
 
 /// Default budget of the verified-token cache: ~260,000 tokens at
-/// [`crate::sigcache::ENTRY_BYTES`] each.
-pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
+/// [`crate::sigcache::ENTRY_BYTES`] each. Memory grows with the tokens
+/// actually seen; an instance with a thousand users holds about a MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// A key ring and its verified-token cache.
 pub struct Verifier {
@@ -58,13 +59,12 @@ impl Verifier {
         if expiry == Expiry::Ignore || !self.cache.enabled() {
             return token::verify_uncached(&self.ring, token, v, now, expiry).map(Arc::new);
         }
-        let key = self.cache.key(token);
-        if let Some(hit) = self.cache.get(key) {
+        if let Some(hit) = self.cache.get(token) {
             token::check_claims(&hit.claims, v, now, expiry)?;
             return Ok(hit);
         }
         let t = Arc::new(token::verify_uncached(&self.ring, token, v, now, expiry)?);
-        self.cache.insert(key, t.clone(), now, v.leeway);
+        self.cache.insert(token, t.clone(), now, v.leeway);
         Ok(t)
     }
 }
