@@ -48,7 +48,7 @@ pub const SHARDS: usize = 32;
 /// the token itself (~490 bytes for EdDSA), shared by the slot and the map,
 /// the slot, the map bucket at hashbrown's load factor, and the verified
 /// claims (`VerifiedToken`: seven short strings, three times, three ids).
-pub const ENTRY_BYTES: usize = 1024;
+pub const ENTRY_BYTES: usize = 1088;
 
 /// Verified tokens, within a memory budget.
 pub struct VerifiedCache {
