@@ -48,17 +48,7 @@ fn request_path(c: &mut Criterion) {
             let ring = || KeyRing::new(&key, &[]).expect("a key ring");
             let cold = Verifier::new(ring(), 0);
             let cached = Verifier::new(ring(), DEFAULT_CACHE_BYTES);
-            let claims = AccessClaims {
-                iss: validation.issuer.clone(),
-                sub: "0193b1c2-0000-7000-8000-000000000000".into(),
-                aud: validation.audience.clone(),
-                iat: now,
-                nbf: now,
-                exp: now + 900,
-                jti: Id128::random().to_string(),
-                sid: Id128::random().to_string(),
-                preferred_username: "alice".into(),
-            };
+            let claims = fresh_claims(&validation, now);
             let t = token::issue(cold.ring().active(), &claims).expect("issue succeeds");
             let mut headers = HeaderMap::new();
             headers.insert(
@@ -82,6 +72,21 @@ fn request_path(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// The claims of a fresh access token: new `jti` and `sid` each call.
+fn fresh_claims(validation: &Validation, now: i64) -> AccessClaims {
+    AccessClaims {
+        iss: validation.issuer.clone(),
+        sub: "0193b1c2-0000-7000-8000-000000000000".into(),
+        aud: validation.audience.clone(),
+        iat: now,
+        nbf: now,
+        exp: now + 900,
+        jti: Id128::random().to_string(),
+        sid: Id128::random().to_string(),
+        preferred_username: "alice".into(),
+    }
 }
 
 fn resident_bytes() -> usize {
@@ -112,17 +117,7 @@ fn fleet(c: &mut Criterion) {
         );
         let tokens: Vec<String> = (0..TOKENS)
             .map(|_| {
-                let claims = AccessClaims {
-                    iss: validation.issuer.clone(),
-                    sub: "0193b1c2-0000-7000-8000-000000000000".into(),
-                    aud: validation.audience.clone(),
-                    iat: now,
-                    nbf: now,
-                    exp: now + 900,
-                    jti: Id128::random().to_string(),
-                    sid: Id128::random().to_string(),
-                    preferred_username: "alice".into(),
-                };
+                let claims = fresh_claims(&validation, now);
                 token::issue(verifier.ring().active(), &claims).expect("issue succeeds")
             })
             .collect();

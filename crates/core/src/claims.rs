@@ -32,3 +32,20 @@ pub struct AccessClaims {
     /// The username at issue time, for display only.
     pub preferred_username: String,
 }
+
+/// Claims for the crate's tests: issued at `now` by `https://issuer` for
+/// `jwtd`, valid 15 minutes, with a fresh `jti` and `sid`.
+#[cfg(test)]
+pub(crate) fn test_claims(now: i64) -> AccessClaims {
+    AccessClaims {
+        iss: "https://issuer".into(),
+        sub: "0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6071".into(),
+        aud: "jwtd".into(),
+        iat: now,
+        nbf: now,
+        exp: now + 900,
+        jti: crate::id::Id128::random().to_string(),
+        sid: crate::id::Id128::random().to_string(),
+        preferred_username: "alice".into(),
+    }
+}

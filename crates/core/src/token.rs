@@ -270,17 +270,7 @@ mod tests {
     }
 
     fn claims() -> AccessClaims {
-        AccessClaims {
-            iss: "https://issuer".into(),
-            sub: "user-1".into(),
-            aud: "jwtd".into(),
-            iat: NOW,
-            nbf: NOW,
-            exp: NOW + 900,
-            jti: Id128::random().to_string(),
-            sid: Id128::random().to_string(),
-            preferred_username: "alice".into(),
-        }
+        crate::claims::test_claims(NOW)
     }
 
     fn sign_raw(key: &SigningKey, header: &str, claims: &AccessClaims) -> String {

@@ -72,8 +72,6 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims::AccessClaims;
-    use crate::id::Id128;
     use crate::keys::{Algorithm, KeyMaterial};
     use crate::sigcache::ENTRY_BYTES;
 
@@ -91,17 +89,7 @@ mod tests {
     }
 
     fn token(verifier: &Verifier) -> String {
-        let claims = AccessClaims {
-            iss: "https://issuer".into(),
-            sub: "0193b1c2-4d5e-7f60-8a1b-2c3d4e5f6071".into(),
-            aud: "jwtd".into(),
-            iat: NOW,
-            nbf: NOW,
-            exp: NOW + 900,
-            jti: Id128::random().to_string(),
-            sid: Id128::random().to_string(),
-            preferred_username: "alice".into(),
-        };
+        let claims = crate::claims::test_claims(NOW);
         token::issue(verifier.ring().active(), &claims).expect("issue")
     }
 
