@@ -198,7 +198,7 @@ async fn sigterm_lets_a_request_in_flight_finish_within_the_grace() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&server);
-    let answer = login.await.unwrap_or_else(|e| panic!("{e}"));
+    let answer = login.await.expect("the login task finishes");
     assert_eq!(
         answer.map(|r| r.status()).ok(),
         Some(StatusCode::OK),
@@ -237,7 +237,7 @@ async fn past_the_grace_requests_are_cut_off_and_logged() {
         exit_code(&mut server, Duration::from_secs(10)).await,
         Some(0)
     );
-    let answer = login.await.unwrap_or_else(|e| panic!("{e}"));
+    let answer = login.await.expect("the login task finishes");
     assert!(answer.is_err(), "a request past the grace was answered");
     let logs = server.all_logs().await;
     assert!(logs.contains("cutting off"), "{logs}");

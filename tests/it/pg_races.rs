@@ -212,7 +212,7 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
     logging_out.commit().await.expect("commit succeeds");
     let outcome = theft
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the refresh task finishes")
         .unwrap_or_else(|e| panic!("the theft check failed: {e}"));
     assert!(matches!(outcome, RefreshOutcome::Invalid), "{outcome:?}");
 }
@@ -246,7 +246,7 @@ async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     waiting_on_locks(&db.raw, 2).await;
     holding.commit().await.expect("commit succeeds");
     for r in rotations {
-        let done = r.await.unwrap_or_else(|e| panic!("{e}"));
+        let done = r.await.expect("the rotation task finishes");
         assert!(matches!(done, Ok(true)), "{done:?}");
     }
     let keys = db.store.keys().await.expect("the keys are read");

@@ -376,7 +376,7 @@ mod tests {
     fn in_shard_zero(c: &VerifiedCache, n: usize) -> Vec<String> {
         (0..100_000u32)
             .map(|i| format!("token-{i}"))
-            .filter(|t| (c.hasher.token_hash(t) >> 32) as usize % SHARDS == 0)
+            .filter(|t| ((c.hasher.token_hash(t) >> 32) as usize).is_multiple_of(SHARDS))
             .take(n)
             .collect()
     }
