@@ -26,8 +26,8 @@
 //! * [`token`]: issue and verify access tokens.
 //! * [`revocation`]: the in-memory revocation index.
 //! * [`verifier`]: a key ring and its verified-token cache, as one value.
-//! * [`sigcache`]: that cache (memory-bounded, CLOCK, keyed by an HMAC of
-//!   the token), so a reused token skips its signature check (never its
+//! * [`sigcache`]: that cache (memory-bounded, S3-FIFO, keyed by the whole
+//!   token), so a reused token skips its signature check (never its
 //!   revocation check).
 //! * [`password`]: argon2id hashing.
 //! * [`b64`]: base64url without padding, the only encoding JOSE uses.
