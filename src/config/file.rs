@@ -10,10 +10,9 @@
 
 use std::path::Path;
 
-use clap::{Args as _, Command};
+use clap::Command;
 
 use super::ConfigError;
-use super::options::{ServeOptions, StoreOptions};
 
 /// The values of a config file, as text keyed by option name.
 #[derive(Debug, Default)]
@@ -64,8 +63,8 @@ impl FileValues {
 
 /// Every option name a config file may hold.
 pub fn known_options() -> Vec<String> {
-    let cmd = ServeOptions::augment_args(StoreOptions::augment_args(Command::new("jwtd")));
-    cmd.get_arguments()
+    super::options::command()
+        .get_arguments()
         .map(|a| a.get_id().as_str().to_owned())
         .collect()
 }

@@ -128,16 +128,21 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    // First pass only to find the config file; the second sees its values.
     let first = Cli::from_arg_matches(&Cli::command().try_get_matches_from(&args)?)?;
-    let file = match &first.common.config {
-        Some(path) => FileValues::read(path)?,
-        None => FileValues::default(),
+    // With a config file, a second pass sees its values under the flags.
+    let (cli, file) = match &first.common.config {
+        None => (first, FileValues::default()),
+        Some(path) => {
+            let file = FileValues::read(path)?;
+            let cmd = file
+                .lay_under(Cli::command())
+                .mut_subcommand("serve", |s| file.lay_under(s));
+            (
+                Cli::from_arg_matches(&cmd.try_get_matches_from(&args)?)?,
+                file,
+            )
+        }
     };
-    let cmd = file
-        .lay_under(Cli::command())
-        .mut_subcommand("serve", |s| file.lay_under(s));
-    let cli = Cli::from_arg_matches(&cmd.try_get_matches_from(&args)?)?;
     let serve = match &cli.command {
         Command::Serve(options) => (**options).clone(),
         _ => {
@@ -201,8 +206,7 @@ impl Config {
     /// Configuration for tests and benches: the defaults (no environment,
     /// no file), `data_dir`, and port 0.
     pub fn for_data_dir(data_dir: &Path) -> Result<Self, ConfigError> {
-        let cmd = ServeOptions::augment_args(StoreOptions::augment_args(ClapCommand::new("jwtd")))
-            .mut_args(|a| a.env(None::<&'static str>));
+        let cmd = options::command().mut_args(|a| a.env(None::<&'static str>));
         let args = [
             OsString::from("jwtd"),
             "--listen".into(),

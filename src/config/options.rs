@@ -13,10 +13,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::{ArgAction, Args, Command};
 use jwtd_core::keys::Algorithm;
 
 use super::parse::{self, LogFormat, Secret, ServiceUrl};
+
+/// Every option, as one clap command: the keys a config file may hold and
+/// the rows of the README's table.
+pub fn command() -> Command {
+    ServeOptions::augment_args(StoreOptions::augment_args(Command::new("jwtd")))
+}
 
 /// Where the data lives: shared by every subcommand, since the admin
 /// commands act on the same store as a running server.

@@ -2,10 +2,6 @@
 //! two cannot drift: a test compares it with the README, and
 //! `JWTD_BLESS=1 cargo test readme_option_table` rewrites the README's copy.
 
-use clap::{Args as _, Command};
-
-use super::options::{ServeOptions, StoreOptions};
-
 /// Where the table sits in `README.md`.
 pub const BEGIN: &str = "<!-- options:begin (generated from src/config/options.rs) -->";
 /// Its end.
@@ -13,7 +9,7 @@ pub const END: &str = "<!-- options:end -->";
 
 /// The Markdown table: one row per option, in declaration order.
 pub fn render() -> String {
-    let cmd = ServeOptions::augment_args(StoreOptions::augment_args(Command::new("jwtd")));
+    let cmd = super::options::command();
     let mut out = String::from("| option | environment | default | meaning |\n|---|---|---|---|\n");
     for arg in cmd.get_arguments() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
