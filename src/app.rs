@@ -244,12 +244,7 @@ impl AppState {
     pub fn cache_stats(&self) -> CacheStats {
         let now = self.keys.load().cache_stats();
         let retired = *self.retired_cache.lock().unwrap_or_else(|e| e.into_inner());
-        CacheStats {
-            hits: now.hits + retired.hits,
-            misses: now.misses + retired.misses,
-            evictions: now.evictions + retired.evictions,
-            ..now
-        }
+        now.with_counters_of(retired)
     }
 
     /// Rebuilds the key ring and JWKS from the store (after a rotation or
@@ -265,9 +260,7 @@ impl AppState {
         let fresh = Verifier::new(ring, self.config.serve.verify_cache_size);
         let old = self.keys.swap(Arc::new(fresh)).cache_stats();
         let mut retired = self.retired_cache.lock().unwrap_or_else(|e| e.into_inner());
-        retired.hits += old.hits;
-        retired.misses += old.misses;
-        retired.evictions += old.evictions;
+        *retired = retired.with_counters_of(old);
         drop(retired);
         self.jwks.store(Arc::new(keyring::jwks(&stored, now)));
         *self

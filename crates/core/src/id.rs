@@ -18,6 +18,13 @@ impl std::hash::Hash for Id128 {
     }
 }
 
+/// 64×64→128-bit multiply, folded: the mixing step of foldhash/wyhash,
+/// shared by the hashes of the revocation index and the token cache.
+pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
 impl Id128 {
     /// A fresh random identifier (128 bits from the OS CSPRNG).
     pub fn random() -> Self {

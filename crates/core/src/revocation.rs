@@ -25,7 +25,7 @@ use std::str::FromStr;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::id::Id128;
+use crate::id::{Id128, fold_mul};
 
 /// What a revocation applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -370,8 +370,7 @@ impl KeySet {
         for chunk in kid.as_bytes().chunks(8) {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            let full = u128::from(h ^ u64::from_le_bytes(w)) * 0x9e37_79b9_7f4a_7c15;
-            h = (full as u64) ^ ((full >> 64) as u64);
+            h = fold_mul(h ^ u64::from_le_bytes(w), 0x9e37_79b9_7f4a_7c15);
         }
         h
     }
@@ -472,8 +471,7 @@ fn id_hash(id: &Id128) -> u64 {
     let (lo, hi) = id.0.split_at(8);
     let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
     let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
-    let full = u128::from(lo ^ 0x9e37_79b9_7f4a_7c15) * u128::from(hi | 1);
-    (full as u64) ^ ((full >> 64) as u64)
+    fold_mul(lo ^ 0x9e37_79b9_7f4a_7c15, hi | 1)
 }
 
 impl BuildHasher for IdHash {

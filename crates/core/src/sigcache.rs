@@ -45,6 +45,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::id::fold_mul;
 use crate::token::VerifiedToken;
 
 /// Shards: writers (inserts, sweeps of the hand) block 1/32 of readers.
@@ -107,6 +108,19 @@ pub struct CacheStats {
     pub misses: u64,
     /// Entries replaced to make room (expired ones included).
     pub evictions: u64,
+}
+
+impl CacheStats {
+    /// These sizes, with `earlier`'s counters added to these: the totals of
+    /// a cache and the ones it replaced.
+    pub fn with_counters_of(self, earlier: CacheStats) -> CacheStats {
+        CacheStats {
+            hits: self.hits + earlier.hits,
+            misses: self.misses + earlier.misses,
+            evictions: self.evictions + earlier.evictions,
+            ..self
+        }
+    }
 }
 
 impl VerifiedCache {
@@ -324,12 +338,6 @@ impl BuildHasher for TailHash {
 pub struct TailHasher {
     seed: [u64; 2],
     state: u64,
-}
-
-/// 64×64→128-bit multiply, folded: the mixing step of foldhash/wyhash.
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let full = u128::from(a) * u128::from(b);
-    (full as u64) ^ ((full >> 64) as u64)
 }
 
 impl Hasher for TailHasher {
