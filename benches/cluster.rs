@@ -1,6 +1,7 @@
-//! Cluster-mode figures (issue #4): revocation propagation latency across
-//! three instances, and durable revocation throughput on PostgreSQL next to
-//! SQLite measured in the same run.
+//! Cluster-mode figures (issues #4 and #10): revocation propagation latency
+//! across three instances, idle and while 64 writers revoke through the
+//! first; and durable revocation throughput (single revocations, and
+//! session logouts) on PostgreSQL next to SQLite measured in the same run.
 //!
 //! Needs the machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379).
 //! Run: `cargo bench --bench cluster`.
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use jwtd::app::{App, AppState};
 use jwtd::config::Config;
-use jwtd::store::Store;
+use jwtd::store::{NewSession, SessionRevocation, Store, UserRecord};
 use jwtd_core::clock::{Clock, unix_now};
 use jwtd_core::id::Id128;
 use jwtd_core::revocation::{Revocation, RevocationKind, TokenRef};
@@ -69,7 +70,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn propagation(db: &str) {
+/// Propagation from A to B and C, timed over [`REVOCATIONS`] probes while
+/// `writers` tasks keep revoking through A as fast as it commits (each
+/// published to the others, as a server does).
+async fn propagation(db: &str, writers: usize) {
     let channel = format!("jwtd-bench:{}", Id128::random());
     let mut states = Vec::new();
     for _ in 0..3 {
@@ -86,6 +90,26 @@ async fn propagation(db: &str) {
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // subscriptions settle
     let (a, others) = (&states[0], &states[1..]);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let mut load = Vec::new();
+    for _ in 0..writers {
+        let (a, stop, written) = (a.clone(), stop.clone(), written.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (r, _) = revocation();
+                if a.store
+                    .insert_revocations(std::slice::from_ref(&r))
+                    .await
+                    .is_ok()
+                {
+                    a.committed(std::slice::from_ref(&r)).await;
+                    written.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
     let mut lat = Vec::with_capacity(REVOCATIONS);
     for _ in 0..REVOCATIONS {
         let (r, jti) = revocation();
@@ -102,9 +126,14 @@ async fn propagation(db: &str) {
         }
         lat.push(start.elapsed());
     }
+    stop.store(true, Ordering::Relaxed);
+    let rate = written.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    for h in load {
+        let _ = h.await;
+    }
     lat.sort();
     println!(
-        "propagation A -> B and C over {REVOCATIONS} revocations: p50 {:?}, p99 {:?}, max {:?}",
+        "propagation A -> B and C over {REVOCATIONS} revocations, {writers} writers on A ({rate:.0}/s): p50 {:?}, p99 {:?}, max {:?}",
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat[lat.len() - 1]
@@ -138,6 +167,84 @@ async fn throughput(store: Store, tasks: usize, secs: u64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / secs as f64
 }
 
+/// Session logouts committed per second by `tasks` concurrent writers,
+/// each ending one session of its own (as `POST /logout` does), for
+/// `secs`; the sessions are made beforehand.
+async fn logouts(store: Store, tasks: usize, secs: u64) -> f64 {
+    let now = unix_now();
+    let user = Id128::random().to_string();
+    store
+        .create_user(&UserRecord {
+            id: user.clone(),
+            username: user.clone(),
+            password_hash: "$argon2id$bench".into(),
+            created_at: now,
+        })
+        .await
+        .expect("the user is created");
+    // More sessions than the writers can end in `secs`.
+    let per_task = 400 * secs as usize;
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (store, user) = (store.clone(), user.clone());
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                let id = Id128::random().to_string();
+                store
+                    .create_session(&NewSession {
+                        id: id.clone(),
+                        user_id: user.clone(),
+                        now,
+                        user_agent: None,
+                        ip: None,
+                        refresh_hash: Id128::random().0.to_vec(),
+                        refresh_expires_at: now + 3600,
+                        access_expires_at: now + 900,
+                        clears_login_attempts: None,
+                    })
+                    .await
+                    .expect("the session is created");
+                ids.push(id);
+            }
+            ids
+        }));
+    }
+    let mut sessions = Vec::new();
+    for h in handles {
+        sessions.push(h.await.expect("the task finishes"));
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for ids in sessions {
+        let (store, done, user) = (store.clone(), done.clone(), user.clone());
+        handles.push(tokio::spawn(async move {
+            for id in ids {
+                if Instant::now() >= deadline {
+                    return;
+                }
+                let req = SessionRevocation {
+                    user_id: user.clone(),
+                    only: Some(id),
+                    except: None,
+                    user_expires_at: None,
+                    now,
+                    leeway: 30,
+                };
+                if store.revoke_sessions(&req).await.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            panic!("the writers ran out of sessions: make more");
+        }));
+    }
+    for h in handles {
+        h.await.expect("the task finishes");
+    }
+    done.load(Ordering::Relaxed) as f64 / secs as f64
+}
+
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("constructs");
     rt.block_on(async {
@@ -145,7 +252,8 @@ fn main() {
             println!("skipped: PostgreSQL at 127.0.0.1:5432 is not reachable");
             return;
         };
-        propagation(&db).await;
+        propagation(&db, 0).await;
+        propagation(&db, 64).await;
         let dir = tempfile::tempdir().expect("a temp dir");
         let sqlite = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
             .await
@@ -159,5 +267,11 @@ fn main() {
                 p / s
             );
         }
+        let s = logouts(sqlite.clone(), 64, 3).await;
+        let p = logouts(pg.clone(), 64, 3).await;
+        println!(
+            "durable session logouts/s, 64 writers: SQLite {s:.0}, PostgreSQL {p:.0} ({:.2}x SQLite)",
+            p / s
+        );
     });
 }

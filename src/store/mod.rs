@@ -6,6 +6,7 @@
 //! Every mutating method commits before it returns: a revocation returned by
 //! a method is durable, and the caller may acknowledge it.
 
+mod group;
 mod migrations;
 mod postgres;
 mod sqlite;

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::{mpsc, oneshot};
 
+use super::group::{GroupCommit, Job, Settle, fail_all};
 use super::migrations::Migration;
 use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
@@ -50,12 +50,12 @@ type Db = Sqlite;
 type DbRow = SqliteRow;
 type DbStore = SqliteStore;
 /// SQLite has no row locks; its one writer serialises every write.
-const FOR_UPDATE: &str = "";
+const LOCK_TOKEN_AND_SESSION: &str = "";
 
 #[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
 #[path = "sql/mod.rs"]
 mod sql;
-use sql::{create_session_in, insert_revocations_in, refresh_in, revoke_sessions_in};
+use sql::run_job;
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url`.
@@ -76,7 +76,10 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        let group = GroupCommit::start(writer.clone());
+        let group = {
+            let writer = writer.clone();
+            GroupCommit::start(move |batch| run_group(writer.clone(), batch))
+        };
         Ok(Self {
             writer,
             reader,
@@ -109,31 +112,25 @@ impl SqliteStore {
         &self,
         req: &SessionRevocation,
     ) -> Result<Revoked, StoreError> {
-        let (tx, rx) = oneshot::channel();
         self.group
-            .submit(Job::RevokeSessions(req.clone(), tx))
-            .await?;
-        rx.await.unwrap_or_else(|_| Err(group_gone()))
+            .run(|reply| Job::RevokeSessions(req.clone(), reply))
+            .await
     }
 
     pub(super) async fn insert_revocations(&self, rs: &[Revocation]) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
         self.group
-            .submit(Job::InsertRevocations(rs.to_vec(), tx))
-            .await?;
-        rx.await.unwrap_or_else(|_| Err(group_gone()))
+            .run(|reply| Job::InsertRevocations(rs.to_vec(), reply))
+            .await
     }
 
     pub(super) async fn create_session(&self, n: &NewSession) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::CreateSession(n.clone(), tx)).await?;
-        rx.await.unwrap_or_else(|_| Err(group_gone()))
+        self.group
+            .run(|reply| Job::CreateSession(n.clone(), reply))
+            .await
     }
 
     pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.group.submit(Job::Refresh(r.clone(), tx)).await?;
-        rx.await.unwrap_or_else(|_| Err(group_gone()))
+        self.group.run(|reply| Job::Refresh(r.clone(), reply)).await
     }
 
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -145,6 +142,26 @@ impl SqliteStore {
 /// SQLite runs one write transaction at a time (`BEGIN IMMEDIATE`), so the
 /// log is in commit order already.
 async fn lock_log(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Appends to the log a row at a time (the caller holds the log lock):
+/// SQLite runs in-process, so a statement costs no round trip.
+async fn append_log(
+    tx: &mut Transaction<'static, Sqlite>,
+    rs: &[Revocation],
+) -> Result<(), StoreError> {
+    for r in rs {
+        sqlx::query(
+            "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(r.kind.as_str())
+        .bind(&r.value)
+        .bind(r.revoked_at)
+        .bind(r.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -175,156 +192,17 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Group commit: writes on the hot paths (revocations, logins, refreshes)
-/// from concurrent requests share one transaction and so one fsync. Each is answered only after that commit,
-/// so "2xx means durable" holds unchanged; each runs inside its own
-/// savepoint, so one failing job fails alone.
-///
-/// The queue is bounded ([`QUEUE`]): past it, writers wait for room, so a
-/// flood slows its senders down instead of growing memory. The committing
-/// task is supervised: if it panics, the jobs of its batch fail (503, as
-/// any failed commit) and a new task takes over the queue, so one bad job
-/// cannot leave every later write failing.
-#[derive(Clone, Debug)]
-struct GroupCommit {
-    jobs: mpsc::Sender<Job>,
-}
-
-/// Jobs waiting for a commit, at most.
-const QUEUE: usize = 4096;
-
-/// Where a job's result goes.
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// A write waiting for the next group commit, with where to send its result.
-#[derive(Debug)]
-enum Job {
-    RevokeSessions(SessionRevocation, Reply<Revoked>),
-    InsertRevocations(Vec<Revocation>, Reply<()>),
-    CreateSession(NewSession, Reply<()>),
-    Refresh(RefreshRequest, Reply<RefreshOutcome>),
-    /// Panics inside the committing task, to test its supervision.
-    #[cfg(test)]
-    Panic(Reply<()>),
-}
-
-/// Most jobs in one transaction: bounds how long the first waits.
-const MAX_GROUP: usize = 256;
-
-fn group_gone() -> StoreError {
-    StoreError::Unavailable(sqlx::Error::PoolClosed)
-}
-
-fn unavailable(msg: &str) -> StoreError {
-    StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(msg.to_owned())))
-}
-
-impl GroupCommit {
-    fn start(writer: SqlitePool) -> Self {
-        let (jobs, rx) = mpsc::channel::<Job>(QUEUE);
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-        tokio::spawn(async move {
-            loop {
-                let worker = tokio::spawn(commit_batches(writer.clone(), rx.clone()));
-                match worker.await {
-                    Err(e) if e.is_panic() => {
-                        metrics::counter!("jwtd_group_commit_restarts_total").increment(1);
-                        tracing::error!("group commit task panicked; its batch failed, restarting");
-                    }
-                    // Every store handle is gone, or the runtime is ending.
-                    _ => return,
-                }
-            }
-        });
-        Self { jobs }
-    }
-
-    async fn submit(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.send(job).await.map_err(|_| group_gone())
-    }
-}
-
-/// Commits batches until every sender is gone. The receiver is shared with
-/// the supervisor so a replacement task picks up the same queue.
-async fn commit_batches(
-    writer: SqlitePool,
-    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-) {
-    let mut rx = rx.lock().await;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        run_group(&writer, batch).await;
-    }
-}
-
-/// Sends a job's result once the group's commit is known: a job that
-/// succeeded inside a group whose commit failed is reported as failed.
-type Settle = Box<dyn FnOnce(Option<&str>) + Send>;
-
-fn settle<T: Send + 'static>(result: Result<T, StoreError>, reply: Reply<T>) -> (bool, Settle) {
-    let ok = result.is_ok();
-    let send = Box::new(move |commit_error: Option<&str>| {
-        let result = match (commit_error, result) {
-            (Some(msg), Ok(_)) => Err(unavailable(msg)),
-            (_, r) => r,
-        };
-        let _ = reply.send(result);
-    });
-    (ok, send)
-}
-
-/// Runs one job inside the open transaction.
-async fn run_job(tx: &mut Transaction<'static, Sqlite>, job: Job) -> (bool, Settle) {
-    match job {
-        Job::RevokeSessions(req, reply) => settle(revoke_sessions_in(tx, &req).await, reply),
-        Job::InsertRevocations(rs, reply) => settle(insert_revocations_in(tx, &rs).await, reply),
-        Job::CreateSession(n, reply) => settle(create_session_in(tx, &n).await, reply),
-        // One writer: the log is always "locked", so the outcome is final.
-        #[cfg(test)]
-        Job::Panic(_) => panic!("a job that panics"),
-        Job::Refresh(r, reply) => {
-            let outcome = refresh_in(tx, &r, true).await.and_then(|o| {
-                o.ok_or_else(|| StoreError::Corrupt("refresh without an outcome".into()))
-            });
-            settle(outcome, reply)
-        }
-    }
-}
-
-async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
-    let mut done: Vec<Settle> = Vec::with_capacity(batch.len());
+/// Commits one group (see [`group`](super::group)): one `BEGIN IMMEDIATE`,
+/// each job in its own savepoint (one that fails is rolled back alone and
+/// the others still commit), one commit and one fsync for them all;
+/// nobody hears back before it.
+async fn run_group(writer: SqlitePool, batch: Vec<Job>) {
     let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(e) => {
-            let msg = e.to_string();
-            for job in batch {
-                // Nothing ran: each job fails with the reason.
-                let (_, send) = match job {
-                    Job::RevokeSessions(_, reply) => {
-                        settle::<Revoked>(Err(unavailable(&msg)), reply)
-                    }
-                    Job::InsertRevocations(_, reply) => settle::<()>(Err(unavailable(&msg)), reply),
-                    Job::CreateSession(_, reply) => settle::<()>(Err(unavailable(&msg)), reply),
-                    Job::Refresh(_, reply) => {
-                        settle::<RefreshOutcome>(Err(unavailable(&msg)), reply)
-                    }
-                    #[cfg(test)]
-                    Job::Panic(reply) => settle::<()>(Err(unavailable(&msg)), reply),
-                };
-                send(None);
-            }
-            return;
-        }
+        Err(e) => return fail_all(batch, &e.to_string()),
     };
+    let mut done: Vec<Settle> = Vec::with_capacity(batch.len());
     for job in batch {
-        // Each job in its own savepoint: one that fails is rolled back
-        // alone and the others still commit.
         let savepoint = sqlx::query("SAVEPOINT job").execute(&mut *tx).await;
         let (ok, send) = run_job(&mut tx, job).await;
         if savepoint.is_ok() {
@@ -335,7 +213,6 @@ async fn run_group(writer: &SqlitePool, batch: Vec<Job>) {
         }
         done.push(send);
     }
-    // One commit, one fsync, for the whole group; nobody hears back before it.
     let committed = tx.commit().await.map_err(|e| e.to_string());
     for send in done {
         send(committed.as_ref().err().map(String::as_str));
@@ -352,7 +229,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url).await.expect("the store opens");
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         store
             .group
             .submit(Job::Panic(tx))

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use jwtd::core::keys::{Algorithm, KeyMaterial};
-use jwtd::core::revocation::RevocationKind;
+use jwtd::core::revocation::{Revocation, RevocationKind};
 use jwtd::store::{NewSession, RefreshOutcome, SessionRevocation, Store, UserRecord};
 use sqlx::PgPool;
 
@@ -253,4 +253,151 @@ async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     let active = keys.iter().filter(|k| k.is_active()).count();
     assert_eq!(active, 1, "two rotations at once left {active} active keys");
     assert_eq!(keys.len(), 3);
+}
+
+fn token_revocation(value: &str) -> Revocation {
+    Revocation {
+        kind: RevocationKind::Token,
+        value: value.to_owned(),
+        revoked_at: NOW,
+        expires_at: NOW + 900,
+    }
+}
+
+/// Holds the revocation log's lock in a transaction of the test's own, so
+/// the store's next group waits for it.
+async fn hold_log_lock(raw: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = raw.begin().await.expect("begin succeeds");
+    exec(&mut tx, "SELECT pg_advisory_xact_lock($1)", Some(LOG_LOCK)).await;
+    tx
+}
+
+/// Starts one revocation per value, each its own task, as concurrent
+/// requests would.
+fn revoke_each(
+    store: &Store,
+    values: Vec<String>,
+) -> Vec<tokio::task::JoinHandle<Result<(), jwtd::store::StoreError>>> {
+    values
+        .into_iter()
+        .map(|v| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_revocations(&[token_revocation(&v)]).await })
+        })
+        .collect()
+}
+
+/// Lets every spawned task of this (single-threaded) test runtime run up
+/// to its first wait.
+async fn let_tasks_run() {
+    for _ in 0..64 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_revocations_commits_in_groups() {
+    let Some(db) = db().await else { return };
+    let holder = hold_log_lock(&db.raw).await;
+    let values: Vec<String> = (0..64).map(|i| format!("burst-{i}")).collect();
+    let writes = revoke_each(&db.store, values);
+    // The store's first group waits for the lock; the rest queue behind it.
+    waiting_on_locks(&db.raw, 1).await;
+    let_tasks_run().await;
+    assert!(
+        writes.iter().all(|w| !w.is_finished()),
+        "a revocation was answered before it could commit"
+    );
+    holder.rollback().await.expect("rollback succeeds");
+    for w in writes {
+        w.await
+            .expect("the task finishes")
+            .expect("the revocation is stored");
+    }
+    // xmin is the id of the transaction that wrote each row.
+    let (rows, transactions): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT xmin::text) FROM revocations")
+            .fetch_one(&db.raw)
+            .await
+            .expect("fetch_one succeeds");
+    assert_eq!(rows, 64, "every acknowledged revocation is in the log");
+    assert!(
+        (1..=2).contains(&transactions),
+        "64 concurrent revocations took {transactions} transactions: no group commit"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_that_fails_fails_alone_in_its_group() {
+    let Some(db) = db().await else { return };
+    let holder = hold_log_lock(&db.raw).await;
+    let mut values: Vec<String> = (0..10).map(|i| format!("good-{i}")).collect();
+    // PostgreSQL text cannot hold a NUL byte: this insert fails.
+    values.insert(5, "bad\0value".into());
+    let writes = revoke_each(&db.store, values);
+    waiting_on_locks(&db.raw, 1).await;
+    let_tasks_run().await;
+    holder.rollback().await.expect("rollback succeeds");
+    let mut outcomes = Vec::new();
+    for w in writes {
+        outcomes.push(w.await.expect("the task finishes").is_ok());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|ok| !**ok).count(),
+        1,
+        "only the bad revocation fails: {outcomes:?}"
+    );
+    assert!(!outcomes[5], "the bad revocation was acknowledged");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM revocations WHERE value LIKE 'good-%'")
+            .fetch_one(&db.raw)
+            .await
+            .expect("fetch_one succeeds");
+    assert_eq!(
+        rows, 10,
+        "the good revocations of the failed group are stored"
+    );
+}
+
+#[tokio::test]
+async fn a_group_whose_connection_dies_runs_again_and_acknowledges_only_commits() {
+    let Some(db) = db().await else { return };
+    let holder = hold_log_lock(&db.raw).await;
+    let values: Vec<String> = (0..16).map(|i| format!("lost-{i}")).collect();
+    let writes = revoke_each(&db.store, values);
+    waiting_on_locks(&db.raw, 1).await;
+    let_tasks_run().await;
+    // Kill the store's connection while its group waits for the lock.
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock') AS k",
+    )
+    .fetch_one(&db.raw)
+    .await
+    .expect("fetch_one succeeds");
+    assert_eq!(killed, 1, "one group waited on the lock");
+    holder.rollback().await.expect("rollback succeeds");
+    let mut acknowledged = Vec::new();
+    for (i, w) in writes.into_iter().enumerate() {
+        if w.await.expect("the task finishes").is_ok() {
+            acknowledged.push(format!("lost-{i}"));
+        }
+    }
+    // The group failed before its commit, so nothing of it was committed:
+    // its jobs ran again, each in a transaction of its own, on a new
+    // connection.
+    assert_eq!(
+        acknowledged.len(),
+        16,
+        "a revocation was lost with the connection"
+    );
+    let stored: Vec<String> = sqlx::query_scalar("SELECT value FROM revocations ORDER BY value")
+        .fetch_all(&db.raw)
+        .await
+        .expect("fetch_all succeeds");
+    acknowledged.sort();
+    assert_eq!(
+        stored, acknowledged,
+        "exactly the acknowledged revocations are durable"
+    );
 }

@@ -4,7 +4,7 @@ use jwtd_core::keys::{Algorithm, KeyMaterial};
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 
-use super::{DbStore, insert_revocation, lock_log};
+use super::{DbStore, append_log, lock_log};
 use crate::store::{StoreError, StoredKey};
 
 impl DbStore {
@@ -53,7 +53,7 @@ impl DbStore {
             revoked_at: now,
             expires_at,
         };
-        insert_revocation(&mut tx, &r).await?;
+        append_log(&mut tx, std::slice::from_ref(&r)).await?;
         tx.commit().await?;
         Ok(Some((r, true)))
     }

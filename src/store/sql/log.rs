@@ -5,7 +5,7 @@ use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 use sqlx::Transaction;
 
-use super::{Db, DbStore, lock_log, positioned_from_row, revocation_from_row};
+use super::{Db, DbStore, append_log, lock_log, positioned_from_row, revocation_from_row};
 use crate::store::{BulkSink, StoreError};
 
 impl DbStore {
@@ -146,31 +146,12 @@ impl DbStore {
     }
 }
 
-/// Appends revocations to the log, inside `tx` (the caller commits).
+/// Appends revocations to the log, inside `tx` (the caller commits),
+/// taking the log lock first.
 pub(in crate::store) async fn insert_revocations_in(
     tx: &mut Transaction<'static, Db>,
     rs: &[Revocation],
 ) -> Result<(), StoreError> {
-    for r in rs {
-        insert_revocation(tx, r).await?;
-    }
-    Ok(())
-}
-
-pub(in crate::store) async fn insert_revocation(
-    tx: &mut Transaction<'static, Db>,
-    r: &Revocation,
-) -> Result<(), StoreError> {
-    // Revocation-log order must equal commit order (see `lock_log`).
     lock_log(tx).await?;
-    sqlx::query(
-        "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(r.kind.as_str())
-    .bind(&r.value)
-    .bind(r.revoked_at)
-    .bind(r.expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    append_log(tx, rs).await
 }

@@ -10,11 +10,14 @@
 //! - `DbStore::begin()` (a write transaction) and `begin_snapshot()` (a
 //!   consistent read);
 //! - `lock_log(tx)`: how the revocation log is kept in commit order;
-//! - `FOR_UPDATE`: the row-lock suffix (empty for SQLite, whose writer is
-//!   alone anyway).
+//! - `append_log(tx, revocations)`: appends to the log, in as few
+//!   statements as the backend allows (the caller holds the log lock);
+//! - `LOCK_TOKEN_AND_SESSION`: the row-lock suffix of a refresh's read
+//!   (empty for SQLite, whose writer is alone anyway).
 //!
 //! One file per concern; each reads on its own.
 
+mod jobs;
 mod keys;
 mod log;
 mod purge;
@@ -22,13 +25,17 @@ mod rows;
 mod sessions;
 mod users;
 
-use super::{Db, DbRow, DbStore, FOR_UPDATE, lock_log};
+use super::{Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, append_log, lock_log};
 use crate::store::StoreError;
 use crate::store::migrations::{self, Migration, Step};
-use log::insert_revocation;
-use rows::{positioned_from_row, revocation_from_row, session_from_row, user_from_row};
+use rows::{
+    positioned_from_row, revocation_from_row, session_at, session_from_row, user_at, user_from_row,
+};
 
+pub(in crate::store) use jobs::run_job;
 pub(in crate::store) use log::insert_revocations_in;
+#[allow(unused_imports)] // PostgreSQL's group runs it; SQLite's runs whole jobs
+pub(in crate::store) use sessions::end_sessions_in;
 pub(in crate::store) use sessions::{create_session_in, refresh_in, revoke_sessions_in};
 
 /// The columns of a session row, in the order `session_from_row` reads.

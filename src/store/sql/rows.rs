@@ -7,25 +7,35 @@ use super::DbRow;
 use crate::store::{SessionRecord, StoreError, UserRecord};
 
 pub(in crate::store) fn user_from_row(r: &DbRow) -> Result<UserRecord, StoreError> {
+    user_at(r, 0)
+}
+
+/// A user whose four columns start at column `i` (of a join).
+pub(in crate::store) fn user_at(r: &DbRow, i: usize) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
-        id: r.try_get(0)?,
-        username: r.try_get(1)?,
-        password_hash: r.try_get(2)?,
-        created_at: r.try_get(3)?,
+        id: r.try_get(i)?,
+        username: r.try_get(i + 1)?,
+        password_hash: r.try_get(i + 2)?,
+        created_at: r.try_get(i + 3)?,
     })
 }
 
 pub(in crate::store) fn session_from_row(r: &DbRow) -> Result<SessionRecord, StoreError> {
+    session_at(r, 0)
+}
+
+/// A session whose columns (`SESSION_COLS`) start at column `i`.
+pub(in crate::store) fn session_at(r: &DbRow, i: usize) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
-        id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        created_at: r.try_get(2)?,
-        last_seen_at: r.try_get(3)?,
-        user_agent: r.try_get(4)?,
-        ip: r.try_get(5)?,
-        expires_at: r.try_get(6)?,
-        access_expires_at: r.try_get(7)?,
-        revoked_at: r.try_get(8)?,
+        id: r.try_get(i)?,
+        user_id: r.try_get(i + 1)?,
+        created_at: r.try_get(i + 2)?,
+        last_seen_at: r.try_get(i + 3)?,
+        user_agent: r.try_get(i + 4)?,
+        ip: r.try_get(i + 5)?,
+        expires_at: r.try_get(i + 6)?,
+        access_expires_at: r.try_get(i + 7)?,
+        revoked_at: r.try_get(i + 8)?,
     })
 }
 

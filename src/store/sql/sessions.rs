@@ -6,12 +6,12 @@ use sqlx::Row as _;
 use sqlx::Transaction;
 
 use super::{
-    Db, DbStore, FOR_UPDATE, SESSION_COLS, insert_revocation, lock_log, session_from_row,
-    user_from_row,
+    Db, DbStore, LOCK_TOKEN_AND_SESSION, SESSION_COLS, append_log, lock_log, session_at,
+    session_from_row, user_at,
 };
 use crate::store::{
     NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRecord, SessionRevocation,
-    StoreError,
+    StoreError, UserRecord,
 };
 
 impl DbStore {
@@ -112,7 +112,7 @@ pub(in crate::store) async fn refresh_in(
     r: &RefreshRequest,
     log_locked: bool,
 ) -> Result<Option<RefreshOutcome>, StoreError> {
-    let Some((token, session)) = lock_token_and_session(tx, &r.hash).await? else {
+    let Some((token, session, user)) = lock_refresh(tx, &r.hash).await? else {
         return Ok(Some(RefreshOutcome::Invalid));
     };
     let replay = match token.used_at {
@@ -135,20 +135,15 @@ pub(in crate::store) async fn refresh_in(
     if !replay {
         rotate(tx, r, &session.id).await?;
     }
-    touch_session(tx, r, &session.id).await?;
-    let user =
-        sqlx::query("SELECT id, username, password_hash, created_at FROM users WHERE id = $1")
-            .bind(&session.user_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    let user = user_from_row(&user)?;
+    let expires_at = if replay {
+        session.expires_at
+    } else {
+        r.successor_expires_at
+    };
+    touch_session(tx, r, &session.id, expires_at).await?;
     let session = SessionRecord {
         last_seen_at: r.now,
-        expires_at: if replay {
-            session.expires_at
-        } else {
-            r.successor_expires_at
-        },
+        expires_at,
         access_expires_at: session.access_expires_at.max(r.access_expires_at),
         ..session
     };
@@ -165,19 +160,28 @@ struct TokenRow {
     used_at: Option<i64>,
 }
 
-/// The refresh token with `hash` and its live session, both row-locked
-/// until commit; `None` when either is missing or the session is revoked.
+/// The refresh token with `hash`, its live session and the session's
+/// user, in one statement; the token and session rows are locked until
+/// commit. `None` when any is missing or the session is revoked.
 ///
 /// The session row lock orders this rotation with a logout revoking the
 /// session: the logout waits for the rotation and then reads the
 /// `access_expires_at` it raised, or the rotation waits and sees
-/// `revoked_at`.
-async fn lock_token_and_session(
+/// `revoked_at`. The user row is read, not locked: a lock on it would
+/// queue every login and refresh of that user behind this one.
+async fn lock_refresh(
     tx: &mut Transaction<'static, Db>,
     hash: &[u8],
-) -> Result<Option<(TokenRow, SessionRecord)>, StoreError> {
+) -> Result<Option<(TokenRow, SessionRecord, UserRecord)>, StoreError> {
     let sql = format!(
-        "SELECT session_id, expires_at, used_at FROM refresh_tokens WHERE hash = $1{FOR_UPDATE}"
+        "SELECT t.expires_at, t.used_at,
+                s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
+                s.expires_at, s.access_expires_at, s.revoked_at,
+                u.id, u.username, u.password_hash, u.created_at
+         FROM refresh_tokens t
+         JOIN sessions s ON s.id = t.session_id
+         JOIN users u ON u.id = s.user_id
+         WHERE t.hash = $1{LOCK_TOKEN_AND_SESSION}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(hash)
@@ -186,21 +190,16 @@ async fn lock_token_and_session(
     let Some(row) = row else {
         return Ok(None);
     };
-    let session_id: String = row.try_get(0)?;
     let token = TokenRow {
-        expires_at: row.try_get(1)?,
-        used_at: row.try_get(2)?,
+        expires_at: row.try_get(0)?,
+        used_at: row.try_get(1)?,
     };
-    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1{FOR_UPDATE}");
-    let session = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&session_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|row| session_from_row(&row))
-        .transpose()?;
+    let session = session_at(&row, 2)?;
+    let user = user_at(&row, 11)?;
     Ok(session
-        .filter(|s| s.revoked_at.is_none())
-        .map(|s| (token, s)))
+        .revoked_at
+        .is_none()
+        .then_some((token, session, user)))
 }
 
 /// Whether the successor `r` would get is still the session's current,
@@ -222,8 +221,7 @@ async fn successor_unused(
     Ok(current > 0)
 }
 
-/// Retires the presented refresh token, stores its successor and slides
-/// the session's expiry.
+/// Retires the presented refresh token and stores its successor.
 async fn rotate(
     tx: &mut Transaction<'static, Db>,
     r: &RefreshRequest,
@@ -243,26 +241,25 @@ async fn rotate(
     .bind(r.successor_expires_at)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
-        .bind(r.successor_expires_at)
-        .bind(session_id)
-        .execute(&mut **tx)
-        .await?;
     Ok(())
 }
 
-/// Records the session's activity and raises its `access_expires_at` to
-/// the new access token's (never lowers it: a replay may carry an older
-/// one).
+/// Records the session's activity, sets its expiry (slid by a rotation)
+/// and raises its `access_expires_at` to the new access token's (never
+/// lowers it: a replay may carry an older one).
 async fn touch_session(
     tx: &mut Transaction<'static, Db>,
     r: &RefreshRequest,
     session_id: &str,
+    expires_at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE sessions SET last_seen_at = $1, access_expires_at = CASE WHEN access_expires_at > $2 THEN access_expires_at ELSE $2 END WHERE id = $3",
+        "UPDATE sessions SET last_seen_at = $1, expires_at = $2,
+           access_expires_at = CASE WHEN access_expires_at > $3 THEN access_expires_at ELSE $3 END
+         WHERE id = $4",
     )
     .bind(r.now)
+    .bind(expires_at)
     .bind(r.access_expires_at)
     .bind(session_id)
     .execute(&mut **tx)
@@ -279,54 +276,88 @@ pub(in crate::store) async fn revoke_sessions_in(
     req: &SessionRevocation,
 ) -> Result<Revoked, StoreError> {
     lock_log(tx).await?;
+    let out = end_sessions_in(tx, req).await?;
+    append_log(tx, &out.revocations).await?;
+    Ok(out)
+}
+
+/// Marks the sessions `req` names revoked and answers the revocations that
+/// must go into the log, without appending them: the caller holds the log
+/// lock and appends them, alone or with a whole group's.
+///
+/// One `UPDATE … RETURNING` marks and reads the rows: it takes each row's
+/// lock, so a rotation in flight is waited for and the `access_expires_at`
+/// it raised is the one returned (PostgreSQL re-reads a row it waited for).
+pub(in crate::store) async fn end_sessions_in(
+    tx: &mut Transaction<'static, Db>,
+    req: &SessionRevocation,
+) -> Result<Revoked, StoreError> {
     // One session goes by primary key: a user with thousands of sessions
     // must not make every local logout scan them all.
     let rows = match &req.only {
         Some(id) => {
-            let sql = format!(
-                "SELECT {SESSION_COLS} FROM sessions
-                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL{FOR_UPDATE}"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .bind(&req.user_id)
-                .fetch_all(&mut **tx)
-                .await?
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1
+                 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
+                 RETURNING id, expires_at, access_expires_at",
+            )
+            .bind(req.now)
+            .bind(id)
+            .bind(&req.user_id)
+            .fetch_all(&mut **tx)
+            .await?
         }
         None => {
-            let sql = format!(
-                "SELECT {SESSION_COLS} FROM sessions
-                 WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2){FOR_UPDATE}"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&req.user_id)
-                .bind(&req.except)
-                .fetch_all(&mut **tx)
-                .await?
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1
+                 WHERE user_id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3)
+                 RETURNING id, expires_at, access_expires_at",
+            )
+            .bind(req.now)
+            .bind(&req.user_id)
+            .bind(&req.except)
+            .fetch_all(&mut **tx)
+            .await?
         }
     };
     let mut out = Revoked::default();
     for row in &rows {
-        let s = session_from_row(row)?;
-        if s.is_live(req.now) {
+        let (id, expires_at, access_expires_at): (String, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if expires_at > req.now {
             out.live_sessions += 1;
         }
-        out.revocations
-            .push(revoke_session_tx(tx, &s, req.now, req.leeway).await?);
+        out.revocations.push(session_revocation(
+            id,
+            access_expires_at,
+            req.now,
+            req.leeway,
+        ));
     }
     if let Some(expires_at) = req.user_expires_at {
-        let r = Revocation {
+        out.revocations.push(Revocation {
             kind: RevocationKind::User,
             value: req.user_id.clone(),
             revoked_at: req.now,
             expires_at,
-        };
-        insert_revocation(tx, &r).await?;
-        out.revocations.push(r);
+        });
     }
     Ok(out)
 }
 
+/// The log entry that ends a session: it lives as long as the session's
+/// last access token could.
+fn session_revocation(id: String, access_expires_at: i64, now: i64, leeway: i64) -> Revocation {
+    Revocation {
+        kind: RevocationKind::Session,
+        value: id,
+        revoked_at: now,
+        expires_at: access_expires_at.max(now) + leeway,
+    }
+}
+
+/// Revokes one session found inside `tx` and logs it (theft; the caller
+/// holds the log lock).
 pub(in crate::store) async fn revoke_session_tx(
     tx: &mut Transaction<'static, Db>,
     s: &SessionRecord,
@@ -338,12 +369,7 @@ pub(in crate::store) async fn revoke_session_tx(
         .bind(&s.id)
         .execute(&mut **tx)
         .await?;
-    let r = Revocation {
-        kind: RevocationKind::Session,
-        value: s.id.clone(),
-        revoked_at: now,
-        expires_at: s.access_expires_at.max(now) + leeway,
-    };
-    insert_revocation(tx, &r).await?;
+    let r = session_revocation(s.id.clone(), s.access_expires_at, now, leeway);
+    append_log(tx, std::slice::from_ref(&r)).await?;
     Ok(r)
 }
