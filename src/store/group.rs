@@ -5,9 +5,10 @@
 //! commit (one fsync, and on PostgreSQL one hold of the revocation log's
 //! lock). Each write is answered only after that commit, so "2xx means
 //! durable" holds unchanged. How a batch runs inside its transaction is the
-//! backend's: SQLite puts each job in a savepoint (`sqlite.rs`), PostgreSQL
-//! folds a batch's log appends into one statement and retries a failed
-//! batch job by job (`postgres.rs`).
+//! backend's (SQLite runs the jobs back to back, PostgreSQL folds a batch's
+//! log appends into one statement); in both, a job that fails rolls its
+//! group back and the group runs again so that the failing job fails alone
+//! (SQLite: a savepoint per job; PostgreSQL: a transaction per job).
 //!
 //! The queue is bounded ([`QUEUE`]): past it, writers wait for room, so a
 //! flood slows its senders down instead of growing memory. The committing
@@ -47,15 +48,7 @@ pub(super) enum Job {
 impl Job {
     /// Answers the job with a failure, without running it.
     pub(super) fn fail(self, msg: &str) {
-        // A job whose caller has gone has nobody to tell.
-        let _ = match self {
-            Job::RevokeSessions(_, reply) => reply.send(Err(unavailable(msg))).is_ok(),
-            Job::InsertRevocations(_, reply) => reply.send(Err(unavailable(msg))).is_ok(),
-            Job::CreateSession(_, reply) => reply.send(Err(unavailable(msg))).is_ok(),
-            Job::Refresh(_, reply) => reply.send(Err(unavailable(msg))).is_ok(),
-            #[cfg(test)]
-            Job::Panic(reply) => reply.send(Err(unavailable(msg))).is_ok(),
-        };
+        self.answer(Err(unavailable(msg)), Ok(()));
     }
 }
 
@@ -151,23 +144,62 @@ where
     }
 }
 
-/// Sends a job's result once the group's commit is known: a job that
-/// succeeded inside a group whose commit failed is reported as failed.
-pub(super) type Settle = Box<dyn FnOnce(Option<&str>) + Send>;
+/// What a job produced inside its transaction, before the commit.
+#[derive(Debug)]
+pub(super) enum Done {
+    Revoked(Revoked),
+    Unit,
+    Refresh(RefreshOutcome),
+}
 
-/// A job's result, held until its group's commit is known; with whether
-/// the job itself succeeded.
-pub(super) fn settle<T: Send + 'static>(
-    result: Result<T, StoreError>,
-    reply: Reply<T>,
-) -> (bool, Settle) {
-    let ok = result.is_ok();
-    let send = Box::new(move |commit_error: Option<&str>| {
-        let result = match (commit_error, result) {
-            (Some(msg), Ok(_)) => Err(unavailable(msg)),
+impl Job {
+    /// Answers the job with its result, once its group's commit is known:
+    /// a job that succeeded inside a group whose commit failed failed.
+    pub(super) fn answer(self, result: Result<Done, StoreError>, commit: Result<(), &str>) {
+        let result = match (commit, result) {
+            (Err(msg), Ok(_)) => Err(unavailable(msg)),
             (_, r) => r,
         };
-        let _ = reply.send(result);
-    });
-    (ok, send)
+        // A caller that has gone has nobody to tell.
+        let _ = match self {
+            Job::RevokeSessions(_, reply) => reply
+                .send(result.and_then(|d| match d {
+                    Done::Revoked(r) => Ok(r),
+                    _ => mismatched(),
+                }))
+                .is_ok(),
+            Job::InsertRevocations(_, reply) | Job::CreateSession(_, reply) => reply
+                .send(result.and_then(|d| match d {
+                    Done::Unit => Ok(()),
+                    _ => mismatched(),
+                }))
+                .is_ok(),
+            Job::Refresh(_, reply) => reply
+                .send(result.and_then(|d| match d {
+                    Done::Refresh(o) => Ok(o),
+                    _ => mismatched(),
+                }))
+                .is_ok(),
+            #[cfg(test)]
+            Job::Panic(reply) => reply.send(result.map(|_| ())).is_ok(),
+        };
+    }
+}
+
+/// A job's result of another job's kind: a bug, answered as one.
+fn mismatched<T>() -> Result<T, StoreError> {
+    Err(StoreError::Corrupt(
+        "a job answered with another's result".into(),
+    ))
+}
+
+/// Answers every job of a batch with its result, after the group's commit.
+pub(super) fn answer_all(
+    batch: Vec<Job>,
+    results: Vec<Result<Done, StoreError>>,
+    commit: Result<(), String>,
+) {
+    for (job, result) in batch.into_iter().zip(results) {
+        job.answer(result, commit.as_ref().map(|_| ()).map_err(String::as_str));
+    }
 }

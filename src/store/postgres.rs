@@ -21,7 +21,7 @@ use jwtd_core::revocation::Revocation;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
-use super::group::{GroupCommit, Job, fail_all};
+use super::group::{Done, GroupCommit, Job, answer_all, fail_all};
 use super::migrations::Migration;
 use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
@@ -176,45 +176,55 @@ async fn run_group(pool: PgPool, batch: Vec<Job>) {
         .iter()
         .all(|j| matches!(j, Job::RevokeSessions(..) | Job::InsertRevocations(..)));
     if !groupable {
-        for job in batch {
-            run_alone(&pool, job).await;
-        }
-        return;
+        return run_each_alone(&pool, batch).await;
     }
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.to_string()),
     };
     match together(&mut tx, &batch).await {
-        Ok(results) => match tx.commit().await {
-            Ok(()) => {
-                for (job, revoked) in batch.into_iter().zip(results) {
-                    // A caller that has gone has nobody to tell.
-                    let _ = match job {
-                        Job::RevokeSessions(_, reply) => reply.send(Ok(revoked)).is_ok(),
-                        Job::InsertRevocations(_, reply) => reply.send(Ok(())).is_ok(),
-                        other => {
-                            other.fail("not a revocation");
-                            false
-                        }
-                    };
-                }
-            }
-            Err(e) => fail_all(batch, &e.to_string()),
-        },
-        // A statement failed (bad data, a constraint): find which job by
-        // running each alone. A lost connection fails them all at once
-        // instead of waiting out a timeout per job.
-        Err(StoreError::Unavailable(e)) if !matches!(e, sqlx::Error::Database(_)) => {
-            fail_all(batch, &e.to_string());
+        Ok(results) => {
+            let committed = tx.commit().await.map_err(|e| e.to_string());
+            answer_all(batch, results, committed);
         }
+        // A statement failed (bad data, a constraint): find which job by
+        // running each alone. A lost connection or a server going down
+        // fails them all at once instead of waiting out a timeout per job.
+        Err(e) if !blames_a_statement(&e) => fail_all(batch, &e.to_string()),
         Err(_) => {
             let _ = tx.rollback().await;
             metrics::counter!("jwtd_group_commit_retries_total").increment(1);
-            for job in batch {
-                run_alone(&pool, job).await;
-            }
+            run_each_alone(&pool, batch).await;
         }
+    }
+}
+
+/// Runs each job in a transaction of its own, in order.
+async fn run_each_alone(pool: &PgPool, batch: Vec<Job>) {
+    let mut jobs = batch.into_iter();
+    while let Some(job) = jobs.next() {
+        if let Err(e) = run_alone(pool, job).await {
+            // The server went away meanwhile: the rest would wait for it
+            // one by one.
+            return fail_all(jobs.collect(), &e);
+        }
+    }
+}
+
+/// Whether an error came from what a statement asked (bad data, a
+/// constraint, a conflict between transactions: worth running each job
+/// alone) rather than from the connection or the server (SQLSTATE classes
+/// 08 connection, 53 resources, 57 operator intervention such as a
+/// shutdown or a terminated backend, 58 system, XX internal).
+fn blames_a_statement(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unavailable(sqlx::Error::Database(db)) => !db.code().is_some_and(|c| {
+            ["08", "53", "57", "58", "XX"]
+                .iter()
+                .any(|k| c.starts_with(k))
+        }),
+        StoreError::Unavailable(_) => false,
+        StoreError::Conflict | StoreError::Corrupt(_) | StoreError::Migration(_) => true,
     }
 }
 
@@ -223,7 +233,7 @@ async fn run_group(pool: PgPool, batch: Vec<Job>) {
 async fn together(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
-) -> Result<Vec<Revoked>, StoreError> {
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     lock_log(tx).await?;
     let mut results = Vec::with_capacity(batch.len());
     let mut log = Vec::new();
@@ -232,11 +242,11 @@ async fn together(
             Job::RevokeSessions(req, _) => {
                 let out = end_sessions_in(tx, req).await?;
                 log.extend(out.revocations.iter().cloned());
-                results.push(out);
+                results.push(Ok(Done::Revoked(out)));
             }
             Job::InsertRevocations(rs, _) => {
                 log.extend(rs.iter().cloned());
-                results.push(Revoked::default());
+                results.push(Ok(Done::Unit));
             }
             _ => return Err(StoreError::Corrupt("not a revocation".into())),
         }
@@ -245,20 +255,35 @@ async fn together(
     Ok(results)
 }
 
-/// Runs one job in a transaction of its own and answers it.
-async fn run_alone(pool: &PgPool, job: Job) {
+/// Runs one job in a transaction of its own and answers it; `Err` when
+/// the connection or server failed (see [`blames_a_statement`]), with the
+/// job already answered.
+async fn run_alone(pool: &PgPool, job: Job) -> Result<(), String> {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
-        Err(e) => return job.fail(&e.to_string()),
+        Err(e) => {
+            let msg = e.to_string();
+            job.fail(&msg);
+            return Err(msg);
+        }
     };
-    let (ok, send) = run_job(&mut tx, job).await;
-    if ok {
-        let committed = tx.commit().await.map_err(|e| e.to_string());
-        send(committed.as_ref().err().map(String::as_str));
+    let result = run_job(&mut tx, &job).await;
+    let gone = match &result {
+        Err(e) if !blames_a_statement(e) => Some(e.to_string()),
+        _ => None,
+    };
+    let committed = if result.is_ok() {
+        tx.commit().await.map_err(|e| e.to_string())
     } else {
         let _ = tx.rollback().await;
-        send(None);
-    }
+        Ok(())
+    };
+    let gone = gone.or_else(|| committed.clone().err());
+    job.answer(
+        result,
+        committed.as_ref().map(|_| ()).map_err(String::as_str),
+    );
+    gone.map_or(Ok(()), Err)
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

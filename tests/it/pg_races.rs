@@ -360,7 +360,7 @@ async fn a_revocation_that_fails_fails_alone_in_its_group() {
 }
 
 #[tokio::test]
-async fn a_group_whose_connection_dies_runs_again_and_acknowledges_only_commits() {
+async fn a_group_whose_connection_dies_fails_and_acknowledges_only_commits() {
     let Some(db) = db().await else { return };
     let holder = hold_log_lock(&db.raw).await;
     let values: Vec<String> = (0..16).map(|i| format!("lost-{i}")).collect();
@@ -383,13 +383,12 @@ async fn a_group_whose_connection_dies_runs_again_and_acknowledges_only_commits(
             acknowledged.push(format!("lost-{i}"));
         }
     }
-    // The group failed before its commit, so nothing of it was committed:
-    // its jobs ran again, each in a transaction of its own, on a new
-    // connection.
-    assert_eq!(
-        acknowledged.len(),
-        16,
-        "a revocation was lost with the connection"
+    // The group lost its connection before its commit: its revocations
+    // fail at once (their callers answer 503 and may retry); any queued
+    // behind it commit in the next group, on a new connection.
+    assert!(
+        acknowledged.len() < 16,
+        "the killed group's revocations were acknowledged"
     );
     let stored: Vec<String> = sqlx::query_scalar("SELECT value FROM revocations ORDER BY value")
         .fetch_all(&db.raw)

@@ -7,30 +7,28 @@ use super::{
     Db, create_session_in, insert_revocations_in, lock_log, refresh_in, revoke_sessions_in,
 };
 use crate::store::StoreError;
-use crate::store::group::{Job, Settle, settle};
+use crate::store::group::{Done, Job};
 
-/// Runs `job` inside `tx`; answers whether it succeeded and how to send
-/// its result once the commit is known.
+/// Runs `job` inside `tx`. The job is only borrowed: a group that fails
+/// runs its jobs again (see the backends' `run_group`).
 pub(in crate::store) async fn run_job(
     tx: &mut Transaction<'static, Db>,
-    job: Job,
-) -> (bool, Settle) {
+    job: &Job,
+) -> Result<Done, StoreError> {
     match job {
-        Job::RevokeSessions(req, reply) => settle(revoke_sessions_in(tx, &req).await, reply),
-        Job::InsertRevocations(rs, reply) => settle(insert_revocations_in(tx, &rs).await, reply),
-        Job::CreateSession(n, reply) => settle(create_session_in(tx, &n).await, reply),
+        Job::RevokeSessions(req, _) => revoke_sessions_in(tx, req).await.map(Done::Revoked),
+        Job::InsertRevocations(rs, _) => insert_revocations_in(tx, rs).await.map(|()| Done::Unit),
+        Job::CreateSession(n, _) => create_session_in(tx, n).await.map(|()| Done::Unit),
         #[cfg(test)]
         Job::Panic(_) => panic!("a job that panics"),
-        Job::Refresh(r, reply) => {
+        Job::Refresh(r, _) => {
             // With the log lock held the outcome is final: a theft can
             // append at once (SQLite's one writer always holds it).
-            let outcome = match lock_log(tx).await {
-                Ok(()) => refresh_in(tx, &r, true).await.and_then(|o| {
-                    o.ok_or_else(|| StoreError::Corrupt("refresh without an outcome".into()))
-                }),
-                Err(e) => Err(e),
-            };
-            settle(outcome, reply)
+            lock_log(tx).await?;
+            refresh_in(tx, r, true)
+                .await?
+                .map(Done::Refresh)
+                .ok_or_else(|| StoreError::Corrupt("refresh without an outcome".into()))
         }
     }
 }

@@ -36,6 +36,8 @@ pub(in crate::store) use jobs::run_job;
 pub(in crate::store) use log::insert_revocations_in;
 #[allow(unused_imports)] // PostgreSQL's group runs it; SQLite's runs whole jobs
 pub(in crate::store) use sessions::end_sessions_in;
+#[allow(unused_imports)] // SQLite's group reads a run of refreshes at once
+pub(in crate::store) use sessions::{RefreshRows, lock_refreshes};
 pub(in crate::store) use sessions::{create_session_in, refresh_in, revoke_sessions_in};
 
 /// The columns of a session row, in the order `session_from_row` reads.

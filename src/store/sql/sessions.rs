@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use sqlx::Transaction;
 
 use super::{
-    Db, DbStore, LOCK_TOKEN_AND_SESSION, SESSION_COLS, append_log, lock_log, session_at,
+    Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, SESSION_COLS, append_log, lock_log, session_at,
     session_from_row, user_at,
 };
 use crate::store::{
@@ -155,9 +155,37 @@ pub(in crate::store) async fn refresh_in(
 }
 
 /// A refresh token's row, as far as a rotation needs it.
-struct TokenRow {
-    expires_at: i64,
-    used_at: Option<i64>,
+pub(in crate::store) struct TokenRow {
+    /// Its expiry.
+    pub expires_at: i64,
+    /// When it was rotated, if it was.
+    pub used_at: Option<i64>,
+}
+
+/// A refresh token with its session and the session's user, read in one
+/// statement (see [`REFRESH_SELECT`]).
+pub(in crate::store) type RefreshRows = (TokenRow, SessionRecord, UserRecord);
+
+/// The read a refresh starts with: the token (by hash, `$n` placeholders
+/// follow), its session and the session's user, the token's hash first.
+const REFRESH_SELECT: &str = "SELECT t.hash, t.expires_at, t.used_at,
+        s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
+        s.expires_at, s.access_expires_at, s.revoked_at,
+        u.id, u.username, u.password_hash, u.created_at
+ FROM refresh_tokens t
+ JOIN sessions s ON s.id = t.session_id
+ JOIN users u ON u.id = s.user_id
+ WHERE t.hash";
+
+fn refresh_rows(row: &DbRow) -> Result<(Vec<u8>, RefreshRows), StoreError> {
+    let token = TokenRow {
+        expires_at: row.try_get(1)?,
+        used_at: row.try_get(2)?,
+    };
+    Ok((
+        row.try_get(0)?,
+        (token, session_at(row, 3)?, user_at(row, 12)?),
+    ))
 }
 
 /// The refresh token with `hash`, its live session and the session's
@@ -172,17 +200,8 @@ struct TokenRow {
 async fn lock_refresh(
     tx: &mut Transaction<'static, Db>,
     hash: &[u8],
-) -> Result<Option<(TokenRow, SessionRecord, UserRecord)>, StoreError> {
-    let sql = format!(
-        "SELECT t.expires_at, t.used_at,
-                s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
-                s.expires_at, s.access_expires_at, s.revoked_at,
-                u.id, u.username, u.password_hash, u.created_at
-         FROM refresh_tokens t
-         JOIN sessions s ON s.id = t.session_id
-         JOIN users u ON u.id = s.user_id
-         WHERE t.hash = $1{LOCK_TOKEN_AND_SESSION}"
-    );
+) -> Result<Option<RefreshRows>, StoreError> {
+    let sql = format!("{REFRESH_SELECT} = $1{LOCK_TOKEN_AND_SESSION}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(hash)
         .fetch_optional(&mut **tx)
@@ -190,16 +209,28 @@ async fn lock_refresh(
     let Some(row) = row else {
         return Ok(None);
     };
-    let token = TokenRow {
-        expires_at: row.try_get(0)?,
-        used_at: row.try_get(1)?,
-    };
-    let session = session_at(&row, 2)?;
-    let user = user_at(&row, 11)?;
-    Ok(session
-        .revoked_at
-        .is_none()
-        .then_some((token, session, user)))
+    let (_, rows) = refresh_rows(&row)?;
+    Ok(rows.1.revoked_at.is_none().then_some(rows))
+}
+
+/// The refresh tokens among `hashes`, each with its session (revoked or
+/// not) and user, locked like [`lock_refresh`]'s, in one statement.
+#[allow(dead_code)] // SQLite's group uses it; compiled for PostgreSQL too
+pub(in crate::store) async fn lock_refreshes(
+    tx: &mut Transaction<'static, Db>,
+    hashes: &[&[u8]],
+) -> Result<Vec<(Vec<u8>, RefreshRows)>, StoreError> {
+    let list: Vec<String> = (1..=hashes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "{REFRESH_SELECT} IN ({}){LOCK_TOKEN_AND_SESSION}",
+        list.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for h in hashes {
+        q = q.bind(*h);
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    rows.iter().map(refresh_rows).collect()
 }
 
 /// Whether the successor `r` would get is still the session's current,
