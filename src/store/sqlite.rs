@@ -68,9 +68,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Profiled under a refresh load (docs/benchmarks.md): the writer
+        // reads every session and refresh token it changes, and a page
+        // cache larger than SQLite's 2 MiB default keeps a busy instance's
+        // working set out of the kernel's read path; the statement
+        // journals of multi-row statements (a group's batched writes) went
+        // to a temporary file, a write syscall per page, and now stay in
+        // memory. Readers keep the defaults.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
+            .connect_with(
+                opts.clone()
+                    .pragma("cache_size", "-65536")
+                    .pragma("temp_store", "memory"),
+            )
             .await?;
         migrate(&writer).await?;
         let file = Some(opts.get_filename().to_path_buf()).filter(|f| f.as_os_str() != ":memory:");
