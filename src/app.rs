@@ -158,15 +158,14 @@ impl AppState {
         let mut init = vec![0u8; 32];
         fill_random(&mut init);
         let secret = store.secret("refresh_successor_key", init).await?;
-        let mut loader = IndexLoader::default();
-        let (loaded, seq) = store.load_live(now, &mut loader).await?;
+        let loader = Arc::new(IndexLoader::default());
+        let (loaded, seq) = store.load_live(now, loader.clone()).await?;
+        let loader = Arc::into_inner(loader)
+            .ok_or_else(|| StoreError::Corrupt("the bulk load outlived itself".into()))?;
+        let skipped = loader.skipped.into_inner();
         let index = loader.index;
         index_revoked_keys(&index, &stored);
-        tracing::info!(
-            revocations = loaded,
-            skipped = loader.skipped,
-            "revocation index loaded"
-        );
+        tracing::info!(revocations = loaded, skipped, "revocation index loaded");
         let hasher = PasswordHasher::new(config.password)?;
         let validation = Validation {
             issuer: config.issuer.clone(),
@@ -361,20 +360,20 @@ pub struct IndexLoader {
     /// The index being filled.
     pub index: RevocationIndex,
     /// Entries that were not ids of ours and so reject nothing.
-    pub skipped: usize,
+    pub skipped: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for IndexLoader {
     fn default() -> Self {
         Self {
             index: RevocationIndex::new(),
-            skipped: 0,
+            skipped: Default::default(),
         }
     }
 }
 
 impl BulkSink for IndexLoader {
-    fn push(&mut self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
+    fn push(&self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
         // Only a token or session value that is not one of our ids can fail
         // here, and no token we signed carries such an id, so nothing it
         // could reject exists; count it rather than refuse to start.
@@ -383,7 +382,8 @@ impl BulkSink for IndexLoader {
             .insert_parts(kind, value, revoked_at, expires_at)
             .is_err()
         {
-            self.skipped += 1;
+            self.skipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -30,9 +30,9 @@ pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
             return Err(CommandError::NotValid(e.to_string()));
         }
     };
-    let mut loaded = IndexLoader::default();
+    let loaded = std::sync::Arc::new(IndexLoader::default());
     ctx.store
-        .load_live(ctx.now, &mut loaded)
+        .load_live(ctx.now, loaded.clone())
         .await
         .context("reading revocations")?;
     let r = t.revocation_ref();

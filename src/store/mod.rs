@@ -362,9 +362,9 @@ impl Store {
     pub async fn load_live(
         &self,
         now: i64,
-        sink: &mut dyn BulkSink,
+        sink: std::sync::Arc<dyn BulkSink>,
     ) -> Result<(usize, i64), StoreError> {
-        dispatch!(self, "load_live", s => s.load_live(now, sink).await)
+        dispatch!(self, "load_live", s => s.load_live(now, sink.clone()).await)
     }
 
     /// Every revocation still live at `now`, and the log position.
@@ -453,10 +453,11 @@ impl Store {
     }
 }
 
-/// Receives revocations in bulk (see [`Store::load_live`]).
-pub trait BulkSink: Send {
+/// Receives revocations in bulk (see [`Store::load_live`]). Shared: page
+/// ranges are loaded concurrently, each pushing as it parses.
+pub trait BulkSink: Send + Sync {
     /// One live revocation.
-    fn push(&mut self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64);
+    fn push(&self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64);
 }
 
 /// Parses one chunk of token or session revocations as the backends
@@ -466,7 +467,7 @@ pub trait BulkSink: Send {
 pub(crate) fn parse_id_chunk(
     kind: RevocationKind,
     chunk: &str,
-    sink: &mut dyn BulkSink,
+    sink: &dyn BulkSink,
 ) -> Result<usize, StoreError> {
     let bad = || StoreError::Corrupt(format!("unreadable {kind} revocation in bulk load"));
     let mut n = 0;
@@ -482,7 +483,7 @@ pub(crate) fn parse_id_chunk(
 
 /// Feeds one chunk of the bulk load's user cut-offs (`id:revoked_at:expires_at`
 /// records joined by `,`) to `sink`; returns how many.
-pub(crate) fn parse_user_chunk(chunk: &str, sink: &mut dyn BulkSink) -> Result<usize, StoreError> {
+pub(crate) fn parse_user_chunk(chunk: &str, sink: &dyn BulkSink) -> Result<usize, StoreError> {
     let bad = || StoreError::Corrupt("unreadable user revocation in bulk load".into());
     let mut n = 0;
     for record in chunk.split(',') {
@@ -529,22 +530,24 @@ mod tests {
     use super::*;
 
     #[derive(Default)]
-    struct Collect(Vec<(RevocationKind, String, i64)>);
+    struct Collect(std::sync::Mutex<Vec<(RevocationKind, String, i64)>>);
 
     impl BulkSink for Collect {
-        fn push(&mut self, kind: RevocationKind, value: &str, _: i64, exp: i64) {
-            self.0.push((kind, value.to_owned(), exp));
+        fn push(&self, kind: RevocationKind, value: &str, _: i64, exp: i64) {
+            let mut v = self.0.lock().expect("the lock is not poisoned");
+            v.push((kind, value.to_owned(), exp));
         }
     }
 
     #[test]
     fn id_chunks_parse_and_refuse_garbage() {
-        let mut sink = Collect::default();
-        let n = parse_id_chunk(RevocationKind::Token, "abc:2,def:4", &mut sink);
+        let sink = Collect::default();
+        let n = parse_id_chunk(RevocationKind::Token, "abc:2,def:4", &sink);
         assert_eq!(n.ok(), Some(2));
-        assert_eq!(sink.0[1], (RevocationKind::Token, "def".to_owned(), 4));
+        let got = sink.0.lock().expect("the lock is not poisoned");
+        assert_eq!(got[1], (RevocationKind::Token, "def".to_owned(), 4));
         for bad in ["abc", "abc:x", "abc:1,", ""] {
-            let r = parse_id_chunk(RevocationKind::Session, bad, &mut Collect::default());
+            let r = parse_id_chunk(RevocationKind::Session, bad, &Collect::default());
             assert!(r.is_err(), "{bad:?}");
         }
     }

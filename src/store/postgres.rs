@@ -123,14 +123,6 @@ impl PgStore {
             .run(|reply| Job::InsertRevocations(rs.to_vec(), reply))
             .await
     }
-
-    async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        let mut tx = self.reader.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
 }
 
 /// Serialises appends to the revocation log until this transaction ends,

@@ -145,11 +145,6 @@ impl SqliteStore {
     pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
         self.group.run(|reply| Job::Refresh(r.clone(), reply)).await
     }
-
-    async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        // A SQLite read transaction is a snapshot already (WAL).
-        Ok(self.reader.begin().await?)
-    }
 }
 
 /// SQLite runs one write transaction at a time (`BEGIN IMMEDIATE`), so the

@@ -55,15 +55,26 @@ fn rev(kind: RevocationKind, value: &str) -> Revocation {
     }
 }
 
+/// What a bulk load pushed: every (kind, value), and the user cut-offs.
 #[derive(Default)]
-struct Collect(Vec<(RevocationKind, String)>, Vec<(String, i64, i64)>);
+struct Collected(Vec<(RevocationKind, String)>, Vec<(String, i64, i64)>);
+
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Collected>);
 
 impl BulkSink for Collect {
-    fn push(&mut self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
-        self.0.push((kind, value.to_owned()));
+    fn push(&self, kind: RevocationKind, value: &str, revoked_at: i64, expires_at: i64) {
+        let mut c = self.0.lock().expect("the lock is not poisoned");
+        c.0.push((kind, value.to_owned()));
         if kind == RevocationKind::User {
-            self.1.push((value.to_owned(), revoked_at, expires_at));
+            c.1.push((value.to_owned(), revoked_at, expires_at));
         }
+    }
+}
+
+impl Collect {
+    fn take(&self) -> Collected {
+        std::mem::take(&mut *self.0.lock().expect("the lock is not poisoned"))
     }
 }
 
@@ -268,11 +279,12 @@ async fn exercise(store: Store) {
         tail.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         vec![all[4].0, all[5].0]
     );
-    let mut sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let (n, seq) = store
-        .load_live(NOW, &mut sink)
+        .load_live(NOW, sink.clone())
         .await
         .expect("load_live succeeds");
+    let sink = sink.take();
     assert_eq!((n, seq), (6, all[5].0));
     assert!(sink.0.contains(&(RevocationKind::Token, id.clone())));
     assert!(sink.0.contains(&(RevocationKind::User, "id-ann".into())));
@@ -465,11 +477,12 @@ async fn bulk_load_pages(store: Store) {
             .await
             .expect("the revocations are stored");
     }
-    let mut sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let (n, _) = store
-        .load_live(NOW, &mut sink)
+        .load_live(NOW, sink.clone())
         .await
         .expect("load_live succeeds");
+    let sink = sink.take();
     let mut users = sink.1.clone();
     users.sort();
     let expected = |v: &str, cut| (v.to_owned(), cut, NOW + 100);

@@ -1,6 +1,8 @@
 //! The revocation log: appending in commit order, the live snapshot (whole
 //! or paged) and catching up after a sequence number.
 
+use std::sync::Arc;
+
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 use sqlx::Transaction;
@@ -34,25 +36,71 @@ impl DbStore {
     pub(in crate::store) async fn load_live(
         &self,
         now: i64,
-        sink: &mut dyn BulkSink,
+        sink: Arc<dyn BulkSink>,
     ) -> Result<(usize, i64), StoreError> {
-        // One read transaction, so the rows and the position describe the
-        // same snapshot.
-        let mut tx = self.begin_snapshot().await?;
-        let seq: i64 = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM revocations")
-            .fetch_one(&mut *tx)
-            .await?;
+        // The position first: every row at or below it is committed (one
+        // writer, or the log lock), and anything logged later has a larger
+        // `seq`, which the log catch-up reads (indexing twice is harmless).
+        let (low, seq): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(min(seq), 1) - 1, coalesce(max(seq), 0) FROM revocations",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        // Page ranges load in parallel, each a task with a reader
+        // connection of its own: the database's work and the parsing and
+        // indexing (together nearly all of a start) run on as many cores as
+        // there are.
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as i64;
+        let width = ((seq - low) / parts).max(1);
+        let ranges = (0..parts).map(|i| {
+            let after = low + i * width;
+            let upto = if i == parts - 1 { seq } else { after + width };
+            let (store, sink) = (self.clone(), sink.clone());
+            tokio::spawn(async move { store.load_range(after, upto, now, &*sink).await })
+        });
         let mut n = 0;
-        // Token, session and user rows (nearly all of them) are aggregated
-        // 4096 to a chunk inside the database: a million rows one by one
-        // through the driver take seconds, 250 chunks do not. Chunks are
-        // pages in `seq` order (keyset pagination), so the database walks
-        // its primary key: grouping by an expression of `seq` instead made
-        // SQLite sort every live row first (a third of startup). Token and
-        // session values are base64url ids and user ids are UUIDs, none of
-        // which contain the separators; a user id that does (made outside
-        // jwtd) is read row by row below.
-        let mut after = 0i64;
+        for part in futures_util::future::join_all(ranges).await {
+            n +=
+                part.map_err(|e| StoreError::Corrupt(format!("a bulk-load task failed: {e}")))??;
+        }
+        // Keys are few, and their values (like odd user ids) are free text:
+        // row by row.
+        let rows = sqlx::query(
+            "SELECT kind, value, revoked_at, expires_at FROM revocations
+             WHERE expires_at >= $1 AND seq <= $2
+               AND (kind = 'key' OR (kind = 'user' AND (value LIKE '%,%' OR value LIKE '%:%')))",
+        )
+        .bind(now)
+        .bind(seq)
+        .fetch_all(&self.reader)
+        .await?;
+        for row in &rows {
+            let r = revocation_from_row(row)?;
+            sink.push(r.kind, &r.value, r.revoked_at, r.expires_at);
+            n += 1;
+        }
+        Ok((n, seq))
+    }
+
+    /// Loads the live token, session and user revocations with `after <
+    /// seq <= upto`.
+    ///
+    /// They are aggregated 4096 to a chunk inside the database: a million
+    /// rows one by one through the driver take seconds, 250 chunks do not.
+    /// Chunks are pages in `seq` order (keyset pagination), so the database
+    /// walks its primary key: grouping by an expression of `seq` instead
+    /// made SQLite sort every live row first (a third of startup). Token
+    /// and session values are base64url ids and user ids are UUIDs, none of
+    /// which contain the separators; a user id that does (made outside
+    /// jwtd) is read row by row by the caller.
+    async fn load_range(
+        &self,
+        mut after: i64,
+        upto: i64,
+        now: i64,
+        sink: &dyn BulkSink,
+    ) -> Result<usize, StoreError> {
+        let mut n = 0;
         loop {
             let row = sqlx::query(
                 "SELECT max(seq),
@@ -60,17 +108,18 @@ impl DbStore {
                         string_agg(CASE WHEN kind = 'session' THEN value || ':' || expires_at END, ','),
                         string_agg(CASE WHEN kind = 'user' THEN value || ':' || revoked_at || ':' || expires_at END, ',')
                  FROM (SELECT seq, kind, value, revoked_at, expires_at FROM revocations
-                       WHERE seq > $1 AND expires_at >= $2
+                       WHERE seq > $1 AND seq <= $2 AND expires_at >= $3
                          AND (kind IN ('token', 'session')
                               OR (kind = 'user' AND value NOT LIKE '%,%' AND value NOT LIKE '%:%'))
                        ORDER BY seq LIMIT 4096) AS page",
             )
             .bind(after)
+            .bind(upto)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&self.reader)
             .await?;
             let Some(last) = row.try_get::<Option<i64>, _>(0)? else {
-                break;
+                return Ok(n);
             };
             after = last;
             for (kind, column) in [(RevocationKind::Token, 1), (RevocationKind::Session, 2)] {
@@ -82,23 +131,6 @@ impl DbStore {
                 n += crate::store::parse_user_chunk(chunk, sink)?;
             }
         }
-        // Keys are few, and their values (like odd user ids) are free text:
-        // row by row.
-        let rows = sqlx::query(
-            "SELECT kind, value, revoked_at, expires_at FROM revocations
-             WHERE expires_at >= $1
-               AND (kind = 'key' OR (kind = 'user' AND (value LIKE '%,%' OR value LIKE '%:%')))",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            let r = revocation_from_row(row)?;
-            sink.push(r.kind, &r.value, r.revoked_at, r.expires_at);
-            n += 1;
-        }
-        tx.commit().await?;
-        Ok((n, seq))
     }
 
     pub(in crate::store) async fn log_head(&self) -> Result<i64, StoreError> {

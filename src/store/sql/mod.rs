@@ -7,8 +7,7 @@
 //! each supplies, under the same names, what truly differs:
 //! - `Db`, `DbRow`, `DbStore`: the sqlx database, its row type and the
 //!   store struct (with `writer` and `reader` pools);
-//! - `DbStore::begin()` (a write transaction) and `begin_snapshot()` (a
-//!   consistent read);
+//! - `DbStore::begin()`: a write transaction;
 //! - `lock_log(tx)`: how the revocation log is kept in commit order;
 //! - `append_log(tx, revocations)`: appends to the log, in as few
 //!   statements as the backend allows (the caller holds the log lock);
