@@ -164,11 +164,12 @@ async fn a_burst_of_guesses_gets_at_most_the_limit_of_password_checks() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_does_not_free_its_hash_slot_early() {
-    // One slot, and a hash that takes a good while.
+    // One slot, and a hash that takes a good while (seconds even on a
+    // fast machine: at t=6 one finished inside the client's 1 s timeout).
     let app = TestApp::spawn_with(|c| {
         c.argon2_concurrency = 1;
         c.password.memory_kib = 256 * 1024;
-        c.password.iterations = 6;
+        c.password.iterations = 24;
     })
     .await;
     app.register("hasty").await;
