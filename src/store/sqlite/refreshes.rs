@@ -223,14 +223,17 @@ mod tests {
         out
     }
 
-    fn kind(o: &Result<RefreshOutcome, StoreError>) -> &'static str {
-        match o {
-            Ok(RefreshOutcome::Rotated(..)) => "rotated",
-            Ok(RefreshOutcome::Replayed(..)) => "replayed",
-            Ok(RefreshOutcome::Theft(_)) => "theft",
-            Ok(RefreshOutcome::Invalid) => "invalid",
-            Err(_) => "error",
-        }
+    /// How each refresh of a group ended, by name.
+    fn kinds(out: &[Result<RefreshOutcome, StoreError>]) -> Vec<&'static str> {
+        out.iter()
+            .map(|o| match o {
+                Ok(RefreshOutcome::Rotated(..)) => "rotated",
+                Ok(RefreshOutcome::Replayed(..)) => "replayed",
+                Ok(RefreshOutcome::Theft(_)) => "theft",
+                Ok(RefreshOutcome::Invalid) => "invalid",
+                Err(_) => "error",
+            })
+            .collect()
     }
 
     #[tokio::test]
@@ -262,17 +265,17 @@ mod tests {
             ],
         )
         .await;
-        let kinds: Vec<&str> = out.iter().map(kind).collect();
         assert_eq!(
-            kinds,
+            kinds(&out),
             [
                 "rotated", "rotated", "replayed", "invalid", "invalid", "invalid"
             ]
         );
-        if let Ok(RefreshOutcome::Rotated(s, u)) = &out[0] {
-            assert_eq!((s.id.as_str(), u.id.as_str()), ("a", "u"));
-            assert_eq!((s.expires_at, s.last_seen_at), (now + 1000, now));
-        }
+        let Ok(RefreshOutcome::Rotated(s, u)) = &out[0] else {
+            panic!("the first refresh did not rotate");
+        };
+        assert_eq!((s.id.as_str(), u.id.as_str()), ("a", "u"));
+        assert_eq!((s.expires_at, s.last_seen_at), (now + 1000, now));
         // What the group wrote is what later refreshes see: the successors
         // are current, the presented tokens retired (a reuse past the
         // grace, with the successor used, is theft).
@@ -286,8 +289,7 @@ mod tests {
             ],
         )
         .await;
-        let kinds: Vec<&str> = out.iter().map(kind).collect();
-        assert_eq!(kinds, ["rotated", "rotated", "theft"]);
+        assert_eq!(kinds(&out), ["rotated", "rotated", "theft"]);
         let b = store.session("b").await.expect("read").expect("exists");
         assert!(b.revoked_at.is_some(), "the theft did not end the session");
         let a = store.session("a").await.expect("read").expect("exists");
