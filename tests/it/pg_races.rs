@@ -295,15 +295,28 @@ async fn let_tasks_run() {
     }
 }
 
+/// Holds the log lock, starts one revocation per value, and returns once
+/// the store's first group waits for the lock and the rest have queued
+/// behind it; the caller lets go by ending the returned transaction.
+async fn burst_behind_the_log_lock(
+    db: &Db,
+    values: Vec<String>,
+) -> (
+    sqlx::Transaction<'static, sqlx::Postgres>,
+    Vec<tokio::task::JoinHandle<Result<(), jwtd::store::StoreError>>>,
+) {
+    let holder = hold_log_lock(&db.raw).await;
+    let writes = revoke_each(&db.store, values);
+    waiting_on_locks(&db.raw, 1).await;
+    let_tasks_run().await;
+    (holder, writes)
+}
+
 #[tokio::test]
 async fn a_burst_of_revocations_commits_in_groups() {
     let Some(db) = db().await else { return };
-    let holder = hold_log_lock(&db.raw).await;
     let values: Vec<String> = (0..64).map(|i| format!("burst-{i}")).collect();
-    let writes = revoke_each(&db.store, values);
-    // The store's first group waits for the lock; the rest queue behind it.
-    waiting_on_locks(&db.raw, 1).await;
-    let_tasks_run().await;
+    let (holder, writes) = burst_behind_the_log_lock(&db, values).await;
     assert!(
         writes.iter().all(|w| !w.is_finished()),
         "a revocation was answered before it could commit"
@@ -330,13 +343,10 @@ async fn a_burst_of_revocations_commits_in_groups() {
 #[tokio::test]
 async fn a_revocation_that_fails_fails_alone_in_its_group() {
     let Some(db) = db().await else { return };
-    let holder = hold_log_lock(&db.raw).await;
     let mut values: Vec<String> = (0..10).map(|i| format!("good-{i}")).collect();
     // PostgreSQL text cannot hold a NUL byte: this insert fails.
     values.insert(5, "bad\0value".into());
-    let writes = revoke_each(&db.store, values);
-    waiting_on_locks(&db.raw, 1).await;
-    let_tasks_run().await;
+    let (holder, writes) = burst_behind_the_log_lock(&db, values).await;
     holder.rollback().await.expect("rollback succeeds");
     let mut outcomes = Vec::new();
     for w in writes {
@@ -362,11 +372,8 @@ async fn a_revocation_that_fails_fails_alone_in_its_group() {
 #[tokio::test]
 async fn a_group_whose_connection_dies_fails_and_acknowledges_only_commits() {
     let Some(db) = db().await else { return };
-    let holder = hold_log_lock(&db.raw).await;
     let values: Vec<String> = (0..16).map(|i| format!("lost-{i}")).collect();
-    let writes = revoke_each(&db.store, values);
-    waiting_on_locks(&db.raw, 1).await;
-    let_tasks_run().await;
+    let (holder, writes) = burst_behind_the_log_lock(&db, values).await;
     // Kill the store's connection while its group waits for the lock.
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
