@@ -45,13 +45,110 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            describe();
+            Some(handle)
         })
         .as_ref()
+}
+
+/// What each metric is, for `# HELP` lines: every metric jwtd records is
+/// here (a test checks the source against this list).
+const METRICS: &[(&str, &str)] = &[
+    (
+        "jwtd_connections_refused_total",
+        "Connections closed at accept because max_connections were open",
+    ),
+    (
+        "jwtd_fanout_publish_failures_total",
+        "Revocation events that could not be published to Redis (other instances catch up by polling)",
+    ),
+    (
+        "jwtd_group_commit_restarts_total",
+        "Times the group-commit task panicked and was restarted (its batch failed)",
+    ),
+    (
+        "jwtd_group_commit_retries_total",
+        "Write groups that failed on one job and ran again job by job",
+    ),
+    (
+        "jwtd_http_request_duration_seconds",
+        "HTTP request latency by route pattern and method",
+    ),
+    (
+        "jwtd_http_requests_total",
+        "HTTP requests by route pattern, method and status",
+    ),
+    (
+        "jwtd_purge_runs_total",
+        "Purges of expired revocations, sessions and keys",
+    ),
+    (
+        "jwtd_purged_index_entries_total",
+        "Expired entries dropped from the in-memory revocation index",
+    ),
+    (
+        "jwtd_purged_store_rows_total",
+        "Expired rows deleted from the store",
+    ),
+    (
+        "jwtd_revocation_entries",
+        "Live entries in the in-memory revocation index, by kind",
+    ),
+    (
+        "jwtd_revocation_view_lag_seconds",
+        "Age of this instance's view of the revocation log (cluster mode)",
+    ),
+    (
+        "jwtd_revocations_total",
+        "Revocations committed by this instance, by kind",
+    ),
+    (
+        "jwtd_store_duration_seconds",
+        "Store call latency by operation",
+    ),
+    (
+        "jwtd_verify_cache_capacity",
+        "Entries the verified-token cache can hold",
+    ),
+    (
+        "jwtd_verify_cache_entries",
+        "Tokens in the verified-token cache",
+    ),
+    (
+        "jwtd_verify_cache_evictions_total",
+        "Tokens evicted from the verified-token cache",
+    ),
+    (
+        "jwtd_verify_cache_hits_total",
+        "Token checks that skipped the signature check (cache hit)",
+    ),
+    (
+        "jwtd_verify_cache_misses_total",
+        "Token checks that verified a signature (cache miss)",
+    ),
+    (
+        "jwtd_verify_total",
+        "Access-token checks by outcome: ok or the rejection reason",
+    ),
+];
+
+/// Registers every metric's description with the recorder.
+fn describe() {
+    for (name, help) in METRICS {
+        // The kind is taken from the name: Prometheus's conventions.
+        if name.ends_with("_total") {
+            metrics::describe_counter!(*name, *help);
+        } else if name.ends_with("_seconds") && !name.ends_with("_lag_seconds") {
+            metrics::describe_histogram!(*name, *help);
+        } else {
+            metrics::describe_gauge!(*name, *help);
+        }
+    }
 }
 
 /// Renders every metric in Prometheus text format, with the live
@@ -188,4 +285,41 @@ pub fn purge_run(index_entries: usize, store_rows: u64) {
 /// Latency of one store operation.
 pub fn store_latency(op: &'static str, elapsed: Duration) {
     metrics::histogram!("jwtd_store_duration_seconds", "op" => op).record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::METRICS;
+
+    /// Every `"jwtd_…"` metric name in the source has a description.
+    #[test]
+    fn every_metric_is_described() {
+        let mut files = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut missing = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                let entries = std::fs::read_dir(&path).expect("the source is readable");
+                files.extend(entries.map(|e| e.expect("an entry").path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("the source is readable");
+            for piece in text.split("\"jwtd_").skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                let name = format!("jwtd_{name}");
+                if name.len() > "jwtd_".len()
+                    && piece[name.len() - 5..].starts_with('"')
+                    && !METRICS.iter().any(|(m, _)| *m == name)
+                {
+                    missing.push(format!("{name} ({})", path.display()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "metrics without a description: {missing:?}"
+        );
+    }
 }

@@ -44,7 +44,7 @@ impl FromRequestParts<AppState> for Admin {
         let d = digest::digest(&digest::SHA256, presented.as_bytes());
         constant_time::verify_slices_are_equal(d.as_ref(), expected)
             .map(|()| Admin)
-            .map_err(|_| ApiError::Unauthorized)
+            .map_err(|_| ApiError::WrongAdminToken)
     }
 }
 

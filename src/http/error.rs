@@ -75,6 +75,9 @@ pub enum ApiError {
     BadLogoutToken(&'static str),
     /// 401 `unauthorized` with a bare `WWW-Authenticate: Bearer`: no credentials.
     Unauthorized,
+    /// 401 `unauthorized`, as [`ApiError::Unauthorized`], for an admin
+    /// token that was presented and is not the configured one.
+    WrongAdminToken,
     /// 401 `invalid_token` with an RFC 6750 challenge.
     InvalidToken(Rejection),
     /// 401 `invalid_credentials`.
@@ -125,6 +128,11 @@ impl ApiError {
                 S::UNAUTHORIZED,
                 "unauthorized",
                 "missing bearer token".into(),
+            ),
+            Self::WrongAdminToken => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "admin token not accepted".into(),
             ),
             Self::InvalidToken(r) => (S::UNAUTHORIZED, "invalid_token", r.description().into()),
             Self::InvalidCredentials => (
@@ -187,7 +195,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, description) = self.parts();
         let challenge = match &self {
-            Self::Unauthorized => Some("Bearer".to_owned()),
+            Self::Unauthorized | Self::WrongAdminToken => Some("Bearer".to_owned()),
             Self::InvalidToken(r) => Some(format!(
                 r#"Bearer error="invalid_token", error_description="{}""#,
                 r.description()

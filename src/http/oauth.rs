@@ -53,29 +53,31 @@ async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     let token = required(form)?;
     let now = state.clock.now();
-    match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? {
-        Ok(t) => {
-            let r = revoke::token(&state.store, &state.config, &t, now).await?;
-            state.committed(std::slice::from_ref(&r)).await;
-            tracing::info!(user_id = %t.claims.sub, "access token revoked");
-            return Ok(StatusCode::OK);
+    // A refresh token (no dots) is never a JWT: checking it as one would
+    // count every refresh-token revocation as a malformed access token in
+    // `jwtd_verify_total`.
+    if !jwtd_core::id::is_refresh_token(&token) {
+        match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? {
+            Ok(t) => {
+                let r = revoke::token(&state.store, &state.config, &t, now).await?;
+                state.committed(std::slice::from_ref(&r)).await;
+                tracing::info!(user_id = %t.claims.sub, "access token revoked");
+            }
+            // Genuine but already dead (revoked or expired), or not ours:
+            // nothing to do.
+            Err(Rejection::Revoked(_) | Rejection::Invalid(_)) => {}
         }
-        // Genuine but already dead (revoked or expired): nothing to do.
-        Err(Rejection::Revoked(_)) => return Ok(StatusCode::OK),
-        Err(Rejection::Invalid(_)) => {}
+        return Ok(StatusCode::OK);
     }
-    if jwtd_core::id::is_refresh_token(&token) {
-        let session = state
-            .store
-            .session_by_refresh(&hash_refresh(&token))
-            .await?;
-        if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
-            let which = revoke::Sessions::One(s.id.clone());
-            let revoked =
-                revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
-            state.committed(&revoked.revocations).await;
-            tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
-        }
+    let session = state
+        .store
+        .session_by_refresh(&hash_refresh(&token))
+        .await?;
+    if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
+        let which = revoke::Sessions::One(s.id.clone());
+        let revoked = revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
+        state.committed(&revoked.revocations).await;
+        tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
     }
     Ok(StatusCode::OK)
 }

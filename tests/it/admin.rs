@@ -41,6 +41,20 @@ async fn admin_logout_ends_every_session_of_the_user() {
         .await
         .expect("the request is sent");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.expect("a JSON body");
+    assert_eq!(body["error_description"], "missing bearer token");
+    // A wrong token is told apart from none (same status and code).
+    let r = app
+        .client
+        .post(format!("{}/admin/users/target/logout", app.url))
+        .bearer_auth("not-the-admin-token")
+        .send()
+        .await
+        .expect("the request is sent");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.expect("a JSON body");
+    assert_eq!(body["error"], "unauthorized");
+    assert_eq!(body["error_description"], "admin token not accepted");
 }
 
 #[tokio::test]

@@ -222,3 +222,50 @@ async fn logs_never_contain_secrets() {
         assert!(!logs.contains(secret), "{what} appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn every_metric_has_help_and_refresh_token_revocations_are_not_malformed_tokens() {
+    let app = TestApp::spawn().await;
+    let t = app.user("helped").await;
+    let malformed = r#"jwtd_verify_total{outcome="malformed"}"#;
+    let before = scrape(&app).await;
+    // A refresh token handed to /oauth/revoke is not an access token gone
+    // bad: it must not feed an alert on malformed tokens.
+    for _ in 0..20 {
+        let r = app
+            .post_form("/oauth/revoke", None, &[("token", &t.refresh)])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(app.refresh(&t.refresh).await.0, StatusCode::UNAUTHORIZED);
+    let after = scrape(&app).await;
+    let moved = after.get(malformed).copied().unwrap_or(0.0)
+        - before.get(malformed).copied().unwrap_or(0.0);
+    // Other tests of this process may reject a malformed token meanwhile,
+    // but not twenty.
+    assert!(
+        moved < 20.0,
+        "{moved} refresh-token revocations counted as malformed"
+    );
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("the request is sent")
+        .text()
+        .await
+        .expect("a text body");
+    for name in [
+        "jwtd_http_requests_total",
+        "jwtd_http_request_duration_seconds",
+        "jwtd_verify_total",
+        "jwtd_revocation_entries",
+        "jwtd_verify_cache_hits_total",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP line for {name}"
+        );
+    }
+}
