@@ -247,6 +247,10 @@ async fn every_metric_has_help_and_refresh_token_revocations_are_not_malformed_t
         moved < 20.0,
         "{moved} refresh-token revocations counted as malformed"
     );
+    // Metrics are shown once recorded: record a token check here (the
+    // session, and so its access token, is revoked) rather than rely on
+    // other tests of this process having done so.
+    assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
     let text = app
         .client
         .get(format!("{}/metrics", app.url))
