@@ -58,95 +58,118 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
 
 /// What each metric is, for `# HELP` lines: every metric jwtd records is
 /// here (a test checks the source against this list).
-const METRICS: &[(&str, &str)] = &[
+const METRICS: &[(&str, Kind, &str)] = &[
     (
         "jwtd_connections_refused_total",
+        Kind::Counter,
         "Connections closed at accept because max_connections were open",
     ),
     (
         "jwtd_fanout_publish_failures_total",
+        Kind::Counter,
         "Revocation events that could not be published to Redis (other instances catch up by polling)",
     ),
     (
         "jwtd_group_commit_restarts_total",
+        Kind::Counter,
         "Times the group-commit task panicked and was restarted (its batch failed)",
     ),
     (
         "jwtd_group_commit_retries_total",
+        Kind::Counter,
         "Write groups that failed on one job and ran again job by job",
     ),
     (
         "jwtd_http_request_duration_seconds",
+        Kind::Histogram,
         "HTTP request latency by route pattern and method",
     ),
     (
         "jwtd_http_requests_total",
+        Kind::Counter,
         "HTTP requests by route pattern, method and status",
     ),
     (
         "jwtd_purge_runs_total",
+        Kind::Counter,
         "Purges of expired revocations, sessions and keys",
     ),
     (
         "jwtd_purged_index_entries_total",
+        Kind::Counter,
         "Expired entries dropped from the in-memory revocation index",
     ),
     (
         "jwtd_purged_store_rows_total",
+        Kind::Counter,
         "Expired rows deleted from the store",
     ),
     (
         "jwtd_revocation_entries",
+        Kind::Gauge,
         "Live entries in the in-memory revocation index, by kind",
     ),
     (
         "jwtd_revocation_view_lag_seconds",
+        Kind::Gauge,
         "Age of this instance's view of the revocation log (cluster mode)",
     ),
     (
         "jwtd_revocations_total",
+        Kind::Counter,
         "Revocations committed by this instance, by kind",
     ),
     (
         "jwtd_store_duration_seconds",
+        Kind::Histogram,
         "Store call latency by operation",
     ),
     (
         "jwtd_verify_cache_capacity",
+        Kind::Gauge,
         "Entries the verified-token cache can hold",
     ),
     (
         "jwtd_verify_cache_entries",
+        Kind::Gauge,
         "Tokens in the verified-token cache",
     ),
     (
         "jwtd_verify_cache_evictions_total",
+        Kind::Counter,
         "Tokens evicted from the verified-token cache",
     ),
     (
         "jwtd_verify_cache_hits_total",
+        Kind::Counter,
         "Token checks that skipped the signature check (cache hit)",
     ),
     (
         "jwtd_verify_cache_misses_total",
+        Kind::Counter,
         "Token checks that verified a signature (cache miss)",
     ),
     (
         "jwtd_verify_total",
+        Kind::Counter,
         "Access-token checks by outcome: ok or the rejection reason",
     ),
 ];
 
+/// A metric's Prometheus type.
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
 /// Registers every metric's description with the recorder.
 fn describe() {
-    for (name, help) in METRICS {
-        // The kind is taken from the name: Prometheus's conventions.
-        if name.ends_with("_total") {
-            metrics::describe_counter!(*name, *help);
-        } else if name.ends_with("_seconds") && !name.ends_with("_lag_seconds") {
-            metrics::describe_histogram!(*name, *help);
-        } else {
-            metrics::describe_gauge!(*name, *help);
+    for (name, kind, help) in METRICS {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+            Kind::Histogram => metrics::describe_histogram!(*name, *help),
         }
     }
 }
@@ -311,7 +334,7 @@ mod tests {
                 let name = format!("jwtd_{name}");
                 if name.len() > "jwtd_".len()
                     && piece[name.len() - 5..].starts_with('"')
-                    && !METRICS.iter().any(|(m, _)| *m == name)
+                    && !METRICS.iter().any(|(m, _, _)| *m == name)
                 {
                     missing.push(format!("{name} ({})", path.display()));
                 }

@@ -48,7 +48,7 @@ pub(super) enum Job {
 impl Job {
     /// Answers the job with a failure, without running it.
     pub(super) fn fail(self, msg: &str) {
-        self.answer(Err(unavailable(msg)), Ok(()));
+        self.answer(Err(unavailable(msg)), &Ok(()));
     }
 }
 
@@ -60,17 +60,9 @@ pub(super) fn fail_all(batch: Vec<Job>, msg: &str) {
 }
 
 /// The queue of a backend's group committer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct GroupCommit {
     jobs: mpsc::Sender<Job>,
-}
-
-impl Clone for GroupCommit {
-    fn clone(&self) -> Self {
-        Self {
-            jobs: self.jobs.clone(),
-        }
-    }
 }
 
 /// The store is closed or its committer is gone.
@@ -155,7 +147,7 @@ pub(super) enum Done {
 impl Job {
     /// Answers the job with its result, once its group's commit is known:
     /// a job that succeeded inside a group whose commit failed failed.
-    pub(super) fn answer(self, result: Result<Done, StoreError>, commit: Result<(), &str>) {
+    pub(super) fn answer(self, result: Result<Done, StoreError>, commit: &Result<(), String>) {
         let result = match (commit, result) {
             (Err(msg), Ok(_)) => Err(unavailable(msg)),
             (_, r) => r,
@@ -200,6 +192,6 @@ pub(super) fn answer_all(
     commit: Result<(), String>,
 ) {
     for (job, result) in batch.into_iter().zip(results) {
-        job.answer(result, commit.as_ref().map(|_| ()).map_err(String::as_str));
+        job.answer(result, &commit);
     }
 }

@@ -364,7 +364,7 @@ impl Store {
         now: i64,
         sink: std::sync::Arc<dyn BulkSink>,
     ) -> Result<(usize, i64), StoreError> {
-        dispatch!(self, "load_live", s => s.load_live(now, sink.clone()).await)
+        dispatch!(self, "load_live", s => s.load_live(now, sink).await)
     }
 
     /// Every revocation still live at `now`, and the log position.

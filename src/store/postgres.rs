@@ -164,12 +164,6 @@ async fn append_log(
 
 /// Commits one group of revocations (see the module comment).
 async fn run_group(pool: PgPool, batch: Vec<Job>) {
-    let groupable = batch
-        .iter()
-        .all(|j| matches!(j, Job::RevokeSessions(..) | Job::InsertRevocations(..)));
-    if !groupable {
-        return run_each_alone(&pool, batch).await;
-    }
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.to_string()),
@@ -220,8 +214,9 @@ fn blames_a_statement(e: &StoreError) -> bool {
     }
 }
 
-/// Runs a group's revocations inside `tx`, which takes the log lock first;
-/// answers each job's result, in order.
+/// Runs a group inside `tx`, which takes the log lock first; answers each
+/// job's result, in order. Revocations append to the log together, at the
+/// end; any other job (none is queued today) runs whole.
 async fn together(
     tx: &mut Transaction<'static, Postgres>,
     batch: &[Job],
@@ -240,7 +235,7 @@ async fn together(
                 log.extend(rs.iter().cloned());
                 results.push(Ok(Done::Unit));
             }
-            _ => return Err(StoreError::Corrupt("not a revocation".into())),
+            other => results.push(Ok(run_job(tx, other).await?)),
         }
     }
     append_log(tx, &log).await?;
@@ -260,22 +255,20 @@ async fn run_alone(pool: &PgPool, job: Job) -> Result<(), String> {
         }
     };
     let result = run_job(&mut tx, &job).await;
-    let gone = match &result {
-        Err(e) if !blames_a_statement(e) => Some(e.to_string()),
-        _ => None,
+    let outcome = match &result {
+        Ok(_) => tx.commit().await.map_err(|e| e.to_string()),
+        Err(e) => {
+            let _ = tx.rollback().await;
+            // The job's own fault, or the connection's?
+            if blames_a_statement(e) {
+                Ok(())
+            } else {
+                Err(e.to_string())
+            }
+        }
     };
-    let committed = if result.is_ok() {
-        tx.commit().await.map_err(|e| e.to_string())
-    } else {
-        let _ = tx.rollback().await;
-        Ok(())
-    };
-    let gone = gone.or_else(|| committed.clone().err());
-    job.answer(
-        result,
-        committed.as_ref().map(|_| ()).map_err(String::as_str),
-    );
-    gone.map_or(Ok(()), Err)
+    job.answer(result, &outcome);
+    outcome
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

@@ -237,18 +237,22 @@ async fn run_all(
     let mut results = Vec::with_capacity(batch.len());
     let mut i = 0;
     while i < batch.len() {
-        let run: Vec<&RefreshRequest> = batch[i..]
+        let refreshes = batch[i..]
             .iter()
-            .map_while(|j| match j {
-                Job::Refresh(r, _) => Some(r),
-                _ => None,
-            })
-            .collect();
-        if run.len() < 2 {
+            .take_while(|j| matches!(j, Job::Refresh(..)))
+            .count();
+        if refreshes < 2 {
             results.push(run_job(tx, &batch[i]).await?);
             i += 1;
             continue;
         }
+        let run: Vec<&RefreshRequest> = batch[i..i + refreshes]
+            .iter()
+            .filter_map(|j| match j {
+                Job::Refresh(r, _) => Some(r),
+                _ => None,
+            })
+            .collect();
         let outcomes = refreshes::rotate_run(tx, &run).await?;
         for (j, outcome) in outcomes.into_iter().enumerate() {
             results.push(match outcome {

@@ -54,7 +54,11 @@ impl DbStore {
         let width = ((seq - low) / parts).max(1);
         let ranges = (0..parts).map(|i| {
             let after = low + i * width;
-            let upto = if i == parts - 1 { seq } else { after + width };
+            let upto = if i == parts - 1 {
+                seq
+            } else {
+                (after + width).min(seq)
+            };
             let (store, sink) = (self.clone(), sink.clone());
             tokio::spawn(async move { store.load_range(after, upto, now, &*sink).await })
         });

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use sqlx::{Sqlite, Transaction};
 
 use super::sql::{RefreshRows, lock_refreshes};
-use crate::store::{RefreshOutcome, RefreshRequest, SessionRecord, StoreError};
+use crate::store::{RefreshOutcome, RefreshRequest, SessionRecord, StoreError, UserRecord};
 
 /// Rotates what it can of `reqs` (a run of one group's refreshes); answers
 /// an outcome for each, or `None` for one the caller must run alone,
@@ -34,8 +34,9 @@ pub(super) async fn rotate_run(
     let mut seen_tokens = HashSet::new();
     let mut seen_sessions = HashSet::new();
     let mut out = Vec::with_capacity(reqs.len());
-    let mut rotations: Vec<(&RefreshRequest, &SessionRecord)> = Vec::new();
-    let mut users = Vec::new();
+    // Plain rotations: where their outcome goes, the request, and the
+    // session and user it read.
+    let mut rotations: Vec<(usize, &RefreshRequest, &SessionRecord, &UserRecord)> = Vec::new();
     for r in reqs {
         if !seen_tokens.insert(r.hash.as_slice()) {
             out.push(None);
@@ -57,9 +58,8 @@ pub(super) async fn rotate_run(
             None if token.expires_at <= r.now => out.push(Some(RefreshOutcome::Invalid)),
             None => {
                 // Filled in once the writes succeed.
+                rotations.push((out.len(), r, session, user));
                 out.push(None);
-                rotations.push((r, session));
-                users.push((out.len() - 1, user.clone()));
             }
             // A replay or a theft: decided alone.
             Some(_) => out.push(None),
@@ -68,15 +68,16 @@ pub(super) async fn rotate_run(
     if rotations.is_empty() {
         return Ok(out);
     }
-    write_rotations(tx, &rotations).await?;
-    for ((r, session), (i, user)) in rotations.iter().zip(users) {
+    let rows: Vec<_> = rotations.iter().map(|(_, r, s, _)| (*r, *s)).collect();
+    write_rotations(tx, &rows).await?;
+    for (i, r, session, user) in rotations {
         let session = SessionRecord {
             last_seen_at: r.now,
             expires_at: r.successor_expires_at,
             access_expires_at: session.access_expires_at.max(r.access_expires_at),
-            ..(*session).clone()
+            ..session.clone()
         };
-        out[i] = Some(RefreshOutcome::Rotated(session, user));
+        out[i] = Some(RefreshOutcome::Rotated(session, user.clone()));
     }
     Ok(out)
 }
