@@ -27,6 +27,13 @@ pub fn check_username(u: &str) -> Result<(), AccountError> {
     }
 }
 
+/// The stored form of a username: ASCII-lowercased (SPEC §2), so `Alice`
+/// and `alice` are one account and look-alike `preferred_username`s cannot
+/// be registered. Every path that takes a username folds it.
+pub fn fold_username(u: &str) -> String {
+    u.to_ascii_lowercase()
+}
+
 /// Checks a new password: 8–1024 bytes.
 pub fn check_password(p: &str) -> Result<(), AccountError> {
     if (8..=MAX_PASSWORD).contains(&p.len()) {

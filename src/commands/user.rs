@@ -6,7 +6,7 @@ use anyhow::{Context as _, anyhow};
 use jwtd_core::password::PasswordHasher;
 
 use super::{CommandError, Ctx};
-use crate::accounts::{check_password, check_username};
+use crate::accounts::{check_password, check_username, fold_username};
 use crate::cli::UserCommand;
 use crate::revoke;
 use crate::store::{StoreError, UserRecord};
@@ -43,7 +43,7 @@ async fn add(ctx: &Ctx, name: &str) -> Result<(), CommandError> {
     let password = read_password()?;
     let user = UserRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        username: name.to_owned(),
+        username: fold_username(name),
         password_hash: hash(ctx, &password)?,
         created_at: ctx.now,
     };

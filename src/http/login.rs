@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
-use crate::accounts::{MAX_PASSWORD, check_password, check_username};
+use crate::accounts::{MAX_PASSWORD, check_password, check_username, fold_username};
 use crate::app::AppState;
 use crate::store::{NewSession, RefreshOutcome, RefreshRequest, StoreError, UserRecord};
 
@@ -78,7 +78,7 @@ async fn register(
     let hash = hash_password(&state, c.password).await?;
     let user = UserRecord {
         id: uuid::Uuid::now_v7().to_string(),
-        username: c.username,
+        username: fold_username(&c.username),
         password_hash: hash,
         created_at: state.clock.now(),
     };
@@ -158,6 +158,7 @@ async fn login(
             "username or password too long".into(),
         ));
     }
+    let username = fold_username(&c.username);
     let ip = peer.ip().to_string();
     let now = state.clock.now();
     let window = crate::config::secs(state.config.serve.login_failure_window);
@@ -167,12 +168,12 @@ async fn login(
     // limit.
     if let Err(start) = state
         .store
-        .reserve_login_attempt(&c.username, &ip, now, now - window, max)
+        .reserve_login_attempt(&username, &ip, now, now - window, max)
         .await?
     {
         return Err(ApiError::TooManyAttempts(start + window - now));
     }
-    let user = state.store.user_by_name(&c.username).await?;
+    let user = state.store.user_by_name(&username).await?;
     // Unknown users are verified against a dummy hash: same work, same
     // answer, so neither timing nor body tells whether a username exists.
     let ok = verify_password(
@@ -200,7 +201,7 @@ async fn login(
             now,
             user_agent,
             ip: Some(ip.clone()),
-            clears_login_attempts: Some((c.username, ip)),
+            clears_login_attempts: Some((username, ip)),
             refresh_hash: hash_refresh(&refresh_token),
             refresh_expires_at: now + state.config.refresh_ttl_secs(),
             access_expires_at: exp,

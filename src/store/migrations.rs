@@ -22,7 +22,29 @@ pub struct Migration {
     pub version: i64,
     /// Its SQL (several statements).
     pub sql: &'static str,
+    /// A check run before the SQL (see [`Guard`]), if the migration has one.
+    pub guard: Option<Guard>,
 }
+
+/// A query that must find nothing for a migration to run: each row it
+/// returns is one conflict, described by its single text column, and the
+/// migration is refused with `refusal` followed by them all. For data a
+/// migration cannot fix by itself (two usernames that fold to one), so the
+/// operator is told what to resolve instead of being shown a constraint
+/// violation.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard {
+    /// Returns one text per conflict.
+    pub query: &'static str,
+    /// What the conflicts are, for the error message.
+    pub refusal: &'static str,
+}
+
+/// Usernames that would collide once lowercased (migration 2).
+pub const USERNAME_FOLDING: Guard = Guard {
+    query: "SELECT string_agg(username, ' and ') FROM users GROUP BY lower(username) HAVING count(*) > 1",
+    refusal: "usernames would collide once case-folded (SPEC §2); rename or delete one of each with the previous release",
+};
 
 impl Migration {
     /// SHA-256 of the SQL text, as recorded.
@@ -69,6 +91,7 @@ mod tests {
         let m = Migration {
             version: 1,
             sql: "CREATE TABLE t (x INTEGER);",
+            guard: None,
         };
         assert_eq!(step(&m, None).ok(), Some(Step::Apply));
         assert_eq!(step(&m, Some(None)).ok(), Some(Step::RecordChecksum));

@@ -14,6 +14,8 @@ mod sqlite;
 pub use sqlite::ChangeStamp;
 
 use jwtd_core::keys::KeyMaterial;
+
+use crate::accounts::fold_username as fold;
 use jwtd_core::revocation::{Revocation, RevocationKind};
 
 pub use postgres::PgStore;
@@ -252,8 +254,10 @@ impl Store {
         dispatch!(self, "secret", s => s.secret(name, init).await)
     }
 
-    /// Creates a user; `Conflict` if the username is taken.
+    /// Creates a user; `Conflict` if the username is taken, in any case
+    /// (the caller passes it folded: [`crate::accounts::fold_username`]).
     pub async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        debug_assert_eq!(u.username, fold(&u.username));
         dispatch!(self, "create_user", s => s.create_user(u).await)
     }
 
@@ -282,6 +286,7 @@ impl Store {
         expires_at: i64,
         leeway: i64,
     ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        let username = &fold(username);
         dispatch!(self, "delete_user", s => s.delete_user(username, now, expires_at, leeway).await)
     }
 
@@ -293,8 +298,9 @@ impl Store {
         dispatch!(self, "session_by_refresh", s => s.session_by_refresh(hash).await)
     }
 
-    /// A user by username.
+    /// A user by username, in any case.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let username = &fold(username);
         dispatch!(self, "user_by_name", s => s.user_by_name(username).await)
     }
 
@@ -313,11 +319,14 @@ impl Store {
         since: i64,
         max: u32,
     ) -> Result<Result<(), i64>, StoreError> {
+        // Folded, so `Alice` and `alice` share one counter.
+        let username = &fold(username);
         dispatch!(self, "reserve_login_attempt", s => s.reserve_login_attempt(username, ip, now, since, max).await)
     }
 
     /// Forgets failed logins for (username, ip) after a success.
     pub async fn clear_login_failures(&self, username: &str, ip: &str) -> Result<(), StoreError> {
+        let username = &fold(username);
         dispatch!(self, "clear_login_failures", s => s.clear_login_failures(username, ip).await)
     }
 

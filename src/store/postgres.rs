@@ -22,14 +22,22 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use super::group::{Done, GroupCommit, Job, answer_all, fail_all};
-use super::migrations::Migration;
+use super::migrations::{self, Migration};
 use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
 /// Numbered migrations, applied in order, each once.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+        guard: None,
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/postgres/0002_clients_keys_usernames.sql"),
+        guard: Some(migrations::USERNAME_FOLDING),
+    },
+];
 
 /// Advisory lock keys (arbitrary, fixed): one for appending to the
 /// revocation log, one for migrations.

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::group::{Done, GroupCommit, Job, answer_all, fail_all};
-use super::migrations::Migration;
+use super::migrations::{self, Migration};
 use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
 
 /// See [`SqliteStore::change_stamp`].
@@ -27,10 +27,18 @@ use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocati
 pub struct ChangeStamp([Option<(u64, Option<std::time::SystemTime>)>; 2]);
 
 /// Numbered migrations, applied in order, each once.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+        guard: None,
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../migrations/sqlite/0002_clients_keys_usernames.sql"),
+        guard: Some(migrations::USERNAME_FOLDING),
+    },
+];
 
 /// SQLite store: one writer connection, a few readers, and a group
 /// committer for revocations.

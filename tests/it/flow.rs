@@ -320,3 +320,41 @@ async fn a_path_parameter_that_does_not_decode_gets_a_json_error() {
         assert_eq!(body(r).await["error"], "invalid_request", "{path}");
     }
 }
+
+/// Usernames are one account whatever their case (SPEC §2): stored and
+/// shown lowercased, logged in under any case, and not registrable twice.
+#[tokio::test]
+async fn usernames_are_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .post_json(
+            "/register",
+            json!({"username": "Alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(body(r).await["username"], "alice");
+    let r = app
+        .post_json(
+            "/register",
+            json!({"username": "ALICE", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(body(r).await["error"], "username_taken");
+    let tokens = app.login("aLiCe").await;
+    let me = body(app.get_auth("/me", &tokens.access).await).await;
+    assert_eq!(me["username"], "alice");
+    let out = app.cli(&["user", "list"], None);
+    assert!(
+        out.stdout.contains("alice\t") && !out.stdout.contains("Alice"),
+        "{}",
+        out.stdout
+    );
+    let r = app.admin_post("/admin/users/ALICE/logout").await;
+    assert_eq!(r.status(), StatusCode::OK, "the admin API folds too");
+    assert_eq!(
+        app.protected(&tokens.access).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -601,3 +601,108 @@ async fn postgres_migrations_are_checksummed() {
     };
     migration_checksums(&url).await;
 }
+
+/// Runs `sql` (several statements) on the database at `url`.
+async fn raw_script(url: &str, sql: &'static str) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .expect("the script runs");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url)
+            .await
+            .expect("open the SQLite file");
+        sqlx::raw_sql(sql)
+            .execute(&pool)
+            .await
+            .expect("the script runs");
+        pool.close().await;
+    }
+}
+
+/// A database from release 1 (schema 1, a history without checksums),
+/// holding `users` as `(username)` rows.
+async fn release_one_database(url: &str, users: &'static str) {
+    let schema = if url.starts_with("postgres") {
+        include_str!("../../migrations/postgres/0001_init.sql")
+    } else {
+        include_str!("../../migrations/sqlite/0001_init.sql")
+    };
+    raw_script(url, schema).await;
+    raw_script(
+        url,
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL);
+         INSERT INTO schema_migrations VALUES (1, 0);",
+    )
+    .await;
+    raw_script(url, users).await;
+}
+
+/// Upgrading lowercases stored usernames (SPEC §2), and refuses, naming
+/// them, when two would become one.
+async fn usernames_fold_on_upgrade(url_ok: &str, url_clash: &str) {
+    release_one_database(
+        url_ok,
+        "INSERT INTO users VALUES ('u1', 'Alice', 'h', 0), ('u2', 'bob', 'h', 0);",
+    )
+    .await;
+    let store = Store::open(url_ok).await.expect("release 1 upgrades");
+    let alice = store
+        .user_by_name("ALICE")
+        .await
+        .expect("the store answers");
+    assert_eq!(
+        alice.map(|u| (u.id, u.username)),
+        Some(("u1".into(), "alice".into()))
+    );
+    store.close().await;
+
+    release_one_database(
+        url_clash,
+        "INSERT INTO users VALUES ('u1', 'Alice', 'h', 0), ('u2', 'alice', 'h', 0), ('u3', 'carol', 'h', 0);",
+    )
+    .await;
+    match Store::open(url_clash).await {
+        Err(StoreError::Migration(m)) => {
+            assert!(
+                m.contains("collide") && m.contains("Alice and alice"),
+                "{m}"
+            );
+            assert!(!m.contains("carol"), "{m}");
+        }
+        Err(e) => panic!("wrong error for colliding usernames: {e}"),
+        Ok(_) => panic!("colliding usernames were merged"),
+    }
+    assert_eq!(
+        raw(
+            url_clash,
+            "SELECT count(*) FROM users WHERE username = 'Alice'"
+        )
+        .await,
+        Some(1),
+        "a refused upgrade changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_usernames_fold_on_upgrade() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = |n: &str| format!("sqlite://{}?mode=rwc", dir.path().join(n).display());
+    usernames_fold_on_upgrade(&url("ok.db"), &url("clash.db")).await;
+}
+
+#[tokio::test]
+async fn postgres_usernames_fold_on_upgrade() {
+    let (Some(ok), Some(clash)) = (
+        crate::services::fresh_database().await,
+        crate::services::fresh_database().await,
+    ) else {
+        return;
+    };
+    usernames_fold_on_upgrade(&ok, &clash).await;
+}

@@ -87,6 +87,18 @@ pub(in crate::store) async fn migrate_one(
     match migrations::step(m, recorded)? {
         Step::Done => {}
         Step::Apply => {
+            if let Some(g) = m.guard {
+                let conflicts: Vec<String> =
+                    sqlx::query_scalar(g.query).fetch_all(&mut *conn).await?;
+                if !conflicts.is_empty() {
+                    return Err(StoreError::Migration(format!(
+                        "migration {} refused: {}: {}",
+                        m.version,
+                        g.refusal,
+                        conflicts.join("; ")
+                    )));
+                }
+            }
             sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql))
                 .execute(&mut *conn)
                 .await?;
