@@ -202,6 +202,7 @@ async fn logouts(store: Store, tasks: usize, secs: u64) -> f64 {
                         refresh_expires_at: now + 3600,
                         access_expires_at: now + 900,
                         clears_login_attempts: None,
+                        client_id: "jwtd".into(),
                     })
                     .await
                     .expect("the session is created");

@@ -86,6 +86,7 @@ fn fresh_claims(validation: &Validation, now: i64) -> AccessClaims {
         jti: Id128::random().to_string(),
         sid: Id128::random().to_string(),
         preferred_username: "alice".into(),
+        client_id: "jwtd".into(),
     }
 }
 

@@ -53,6 +53,34 @@ pub enum Command {
     Keys(KeysCommand),
     /// Delete expired revocations, sessions, refresh hashes and keys now.
     Purge,
+    /// Manage registered clients (confidential OAuth clients).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+/// `jwtd client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and secret (the secret only now).
+    Add {
+        /// What to call it (1-64 printable ASCII characters).
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+        /// Allow it to call /oauth/introspect.
+        #[arg(long)]
+        introspect: bool,
+        /// Allow it to read /revocations and /revocations/stream.
+        #[arg(long)]
+        feed: bool,
+    },
+    /// List registered clients.
+    List,
+    /// Delete a client; the sessions it created are revoked.
+    Delete {
+        /// Client id. Ids are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 /// `jwtd user …`

@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod fanout;

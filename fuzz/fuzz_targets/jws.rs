@@ -44,6 +44,7 @@ fn fixture() -> &'static Fixture {
             jti: jwtd_core::id::Id128::random().to_string(),
             sid: jwtd_core::id::Id128::random().to_string(),
             preferred_username: "user".into(),
+            client_id: "jwtd".into(),
         };
         let tokens = keys
             .iter()

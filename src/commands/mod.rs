@@ -3,6 +3,7 @@
 //! database URL) and acts on it directly; a running server picks up the
 //! changes from the revocation log and the key table within a second.
 
+mod client;
 mod inspect;
 mod keys;
 mod revoke;
@@ -100,6 +101,7 @@ pub async fn run(command: Command, config: Config) -> Result<(), CommandError> {
         Command::Inspect { token } => inspect::run(&Ctx::open(config).await?, &token).await,
         Command::Keys(cmd) => keys::run(&Ctx::open(config).await?, cmd).await,
         Command::Purge => purge(&Ctx::open(config).await?).await,
+        Command::Client(cmd) => client::run(&Ctx::open(config).await?, cmd).await,
     }
 }
 

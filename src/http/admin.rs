@@ -6,6 +6,7 @@
 
 use aws_lc_rs::{constant_time, digest};
 use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -32,20 +33,25 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = &state.admin_token_hash else {
-            return Err(ApiError::AdminDisabled);
-        };
-        let presented = bearer(&parts.headers)
-            .ok()
-            .flatten()
-            .ok_or(ApiError::Unauthorized)?;
-        // Digests first, so the comparison is constant-time over a fixed
-        // length and leaks nothing about the token, not even its length.
-        let d = digest::digest(&digest::SHA256, presented.as_bytes());
-        constant_time::verify_slices_are_equal(d.as_ref(), expected)
-            .map(|()| Admin)
-            .map_err(|_| ApiError::WrongAdminToken)
+        check_admin(state, &parts.headers).map(|()| Admin)
     }
+}
+
+/// Checks that `headers` carry the admin token: 403 `admin_disabled` when
+/// none is configured, 401 when it is missing or wrong.
+pub fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token_hash else {
+        return Err(ApiError::AdminDisabled);
+    };
+    let presented = bearer(headers)
+        .ok()
+        .flatten()
+        .ok_or(ApiError::Unauthorized)?;
+    // Digests first, so the comparison is constant-time over a fixed
+    // length and leaks nothing about the token, not even its length.
+    let d = digest::digest(&digest::SHA256, presented.as_bytes());
+    constant_time::verify_slices_are_equal(d.as_ref(), expected)
+        .map_err(|_| ApiError::WrongAdminToken)
 }
 
 /// `200` body of a forced logout.

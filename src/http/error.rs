@@ -82,8 +82,21 @@ pub enum ApiError {
     InvalidToken(Rejection),
     /// 401 `invalid_credentials`.
     InvalidCredentials,
-    /// 401 `invalid_grant`.
+    /// 401 `invalid_grant` (`/token/refresh`).
     InvalidGrant,
+    /// 400 `invalid_grant` (`/oauth/token`, RFC 6749 §5.2), with why.
+    OAuthInvalidGrant(&'static str),
+    /// 400 `unsupported_grant_type` (`/oauth/token`).
+    UnsupportedGrantType,
+    /// 401 `invalid_client`: unknown client or wrong secret (RFC 6749
+    /// §5.2); with a `Basic` challenge when Basic was tried or nothing was
+    /// sent.
+    InvalidClient {
+        /// Whether to send `WWW-Authenticate: Basic realm="jwtd"`.
+        challenge: bool,
+    },
+    /// 403 `unauthorized_client`: a valid client without the right.
+    UnauthorizedClient,
     /// 403 `registration_disabled`.
     RegistrationDisabled,
     /// 403 `admin_disabled`: no admin token is configured.
@@ -145,6 +158,22 @@ impl ApiError {
                 "invalid_grant",
                 "refresh token is invalid, expired or revoked".into(),
             ),
+            Self::OAuthInvalidGrant(why) => (S::BAD_REQUEST, "invalid_grant", (*why).to_owned()),
+            Self::UnsupportedGrantType => (
+                S::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only grant_type=refresh_token is supported".into(),
+            ),
+            Self::InvalidClient { .. } => (
+                S::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed".into(),
+            ),
+            Self::UnauthorizedClient => (
+                S::FORBIDDEN,
+                "unauthorized_client",
+                "this client may not use this endpoint".into(),
+            ),
             Self::RegistrationDisabled => (
                 S::FORBIDDEN,
                 "registration_disabled",
@@ -196,6 +225,7 @@ impl IntoResponse for ApiError {
         let (status, code, description) = self.parts();
         let challenge = match &self {
             Self::Unauthorized | Self::WrongAdminToken => Some("Bearer".to_owned()),
+            Self::InvalidClient { challenge: true } => Some(r#"Basic realm="jwtd""#.to_owned()),
             Self::InvalidToken(r) => Some(format!(
                 r#"Bearer error="invalid_token", error_description="{}""#,
                 r.description()

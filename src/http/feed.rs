@@ -26,7 +26,7 @@ use futures_util::Stream;
 use jwtd_core::revocation::Revocation;
 use serde::{Deserialize, Serialize};
 
-use super::admin::Admin;
+use super::client_auth::FeedReader;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use crate::app::AppState;
@@ -101,7 +101,7 @@ fn parse_page_cursor(s: &str, log_head: i64) -> Option<(i64, i64)> {
     responses((status = 200, body = List), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    _: Admin,
+    _: FeedReader,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<List>, ApiError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -178,7 +178,7 @@ async fn next_rows(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
-    _: Admin,
+    _: FeedReader,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let cursor = match headers.get("last-event-id") {

@@ -37,14 +37,15 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({
         "issuer": state.config.issuer,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "token_endpoint": format!("{iss}/token/refresh"),
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        // The admin token is accepted too, but it is no registered method.
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["refresh_token"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["none"],
         "access_token_signing_alg_values_supported": [state.config.serve.algorithm.as_str()],
     }))
 }

@@ -1,4 +1,4 @@
-//! Accounts and tokens: `POST /register`, `POST /login`, `POST /token/refresh`.
+//! Accounts and sessions: `POST /register`, `POST /login`.
 
 use std::net::SocketAddr;
 
@@ -12,18 +12,18 @@ use jwtd_core::id::{Id128, random_token};
 use jwtd_core::{b64, token};
 use serde::{Deserialize, Serialize};
 
+use super::client_auth;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::accounts::{MAX_PASSWORD, check_password, check_username, fold_username};
 use crate::app::AppState;
-use crate::store::{NewSession, RefreshOutcome, RefreshRequest, StoreError, UserRecord};
+use crate::store::{NewSession, StoreError, UserRecord};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/register", post(register))
         .route("/login", post(login))
-        .route("/token/refresh", post(refresh))
 }
 
 /// Username and password, for both register and login.
@@ -40,20 +40,30 @@ pub struct Registered {
     username: String,
 }
 
+/// `/login` request: credentials, and the client logging the user in
+/// (the public client `jwtd` when absent; a registered client proves
+/// itself with `client_secret` or HTTP Basic).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
 /// Body of a successful login or refresh.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-    refresh_token: String,
-    session_id: String,
-}
-
-/// `/token/refresh` request.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct RefreshBody {
-    refresh_token: String,
+    /// The access token (JWT, `typ: at+jwt`).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The refresh token, shown only here.
+    pub refresh_token: String,
+    /// The session (`sid`).
+    pub session_id: String,
 }
 
 /// Create an account.
@@ -141,18 +151,20 @@ async fn on_hash_slot<T: Send + 'static>(
 }
 
 /// Log in: an access token, a refresh token and a new session.
-#[utoipa::path(post, path = "/login", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/login", tag = "accounts", request_body = LoginBody,
     responses(
         (status = 200, description = "logged in", body = TokenResponse),
         (status = 400, description = "invalid_request", body = ErrorBody),
-        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 401, description = "invalid_credentials, or invalid_client", body = ErrorBody),
         (status = 429, description = "too_many_attempts (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(c): Json<Credentials>,
+    Json(c): Json<LoginBody>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let presented = client_auth::presented(&headers, c.client_id, c.client_secret)?;
+    let client = client_auth::authenticate(&state, presented).await?;
     if c.password.len() > MAX_PASSWORD || c.username.len() > 256 {
         return Err(ApiError::InvalidRequest(
             "username or password too long".into(),
@@ -188,7 +200,7 @@ async fn login(
     };
     let sid = Id128::random();
     let refresh_token = random_token(jwtd_core::id::REFRESH_TOKEN_BYTES);
-    let (access_token, exp) = issue_access(&state, &user, sid, now)?;
+    let (access_token, exp) = issue_access(&state, &user, sid, client.id(), now)?;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -205,9 +217,10 @@ async fn login(
             refresh_hash: hash_refresh(&refresh_token),
             refresh_expires_at: now + state.config.refresh_ttl_secs(),
             access_expires_at: exp,
+            client_id: client.id().to_owned(),
         })
         .await?;
-    tracing::info!(user_id = %user.id, session_id = %sid, "login");
+    tracing::info!(user_id = %user.id, session_id = %sid, client_id = client.id(), "login");
     Ok(axum::Json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -217,59 +230,12 @@ async fn login(
     }))
 }
 
-/// Rotate a refresh token: a new pair in the same session.
-#[utoipa::path(post, path = "/token/refresh", tag = "accounts", request_body = RefreshBody,
-    responses(
-        (status = 200, description = "rotated", body = TokenResponse),
-        (status = 401, description = "invalid_grant", body = ErrorBody)))]
-async fn refresh(
-    State(state): State<AppState>,
-    Json(body): Json<RefreshBody>,
-) -> Result<axum::Json<TokenResponse>, ApiError> {
-    let presented = body.refresh_token;
-    if !jwtd_core::id::is_refresh_token(&presented) {
-        return Err(ApiError::InvalidGrant);
-    }
-    let now = state.clock.now();
-    let successor = successor_of(&state, &presented);
-    let access_exp = now + state.config.access_ttl_secs();
-    let outcome = state
-        .store
-        .refresh(&RefreshRequest {
-            hash: hash_refresh(&presented),
-            successor_hash: hash_refresh(&successor),
-            now,
-            successor_expires_at: now + state.config.refresh_ttl_secs(),
-            access_expires_at: access_exp,
-            grace: crate::config::secs(state.config.serve.refresh_reuse_grace),
-            leeway: state.config.leeway_secs(),
-        })
-        .await?;
-    let (session, user) = match outcome {
-        RefreshOutcome::Rotated(s, u) | RefreshOutcome::Replayed(s, u) => (s, u),
-        RefreshOutcome::Theft(revocation) => {
-            state.committed(std::slice::from_ref(&revocation)).await;
-            tracing::warn!(session_id = %revocation.value, "refresh token reuse: session revoked");
-            return Err(ApiError::InvalidGrant);
-        }
-        RefreshOutcome::Invalid => return Err(ApiError::InvalidGrant),
-    };
-    let sid = Id128::parse(&session.id).ok_or(ApiError::Internal)?;
-    let (access_token, exp) = issue_access(&state, &user, sid, now)?;
-    Ok(axum::Json(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: exp - now,
-        refresh_token: successor,
-        session_id: session.id,
-    }))
-}
-
 /// Signs a new access token for `user` in session `sid`; returns it and `exp`.
 pub fn issue_access(
     state: &AppState,
     user: &UserRecord,
     sid: Id128,
+    client_id: &str,
     now: i64,
 ) -> Result<(String, i64), ApiError> {
     let exp = now + state.config.access_ttl_secs();
@@ -283,6 +249,7 @@ pub fn issue_access(
         jti: Id128::random().to_string(),
         sid: sid.to_string(),
         preferred_username: user.username.clone(),
+        client_id: client_id.to_owned(),
     };
     let keys = state.keys.load();
     let t = token::issue(keys.ring().active(), &claims).map_err(|_| ApiError::Internal)?;
@@ -298,6 +265,6 @@ pub fn hash_refresh(token: &str) -> Vec<u8> {
 
 /// The deterministic successor of a refresh token: HMAC of the token under a
 /// server secret. Unpredictable without both, and recomputable on a replay.
-fn successor_of(state: &AppState, token: &str) -> String {
+pub fn successor_of(state: &AppState, token: &str) -> String {
     b64::encode(hmac::sign(&state.refresh_key, token.as_bytes()))
 }

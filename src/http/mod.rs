@@ -3,6 +3,8 @@
 
 mod admin;
 mod auth;
+mod client_auth;
+mod clients;
 mod error;
 mod extract;
 mod feed;
@@ -14,6 +16,7 @@ mod logout;
 mod oauth;
 mod openapi;
 mod ops;
+mod refresh;
 mod sessions;
 mod track;
 
@@ -38,10 +41,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(login::router())
+        .merge(refresh::router())
         .merge(logout::router())
         .merge(sessions::router())
         .merge(ops::router())
         .merge(admin::router())
+        .merge(clients::router())
         .merge(keys::router())
         .merge(oauth::router())
         .merge(forward_auth::router())

@@ -1,19 +1,20 @@
 //! OAuth endpoints: token revocation (RFC 7009) and introspection (RFC 7662).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use jwtd_core::token::Expiry;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::Admin;
 use super::auth::authenticate_with_current_keys;
+use super::client_auth;
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
 use super::login::hash_refresh;
 use crate::app::AppState;
+use crate::clients::Right;
 use crate::revoke;
 
 /// Routes of this module.
@@ -23,20 +24,25 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/introspect", post(introspect))
 }
 
-/// RFC 7009 / 7662 form.
+/// RFC 7009 / 7662 form, with the client's credentials when it sends
+/// them as `client_secret_post`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
-    token: Option<String>,
+    #[schema(min_length = 1)]
+    token: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
     /// Accepted and ignored: the token is found whatever the hint says
     /// (RFC 7009 §2.1), so a wrong hint can never make a revocation miss.
     #[allow(dead_code)]
     token_type_hint: Option<String>,
 }
 
-fn required(form: TokenForm) -> Result<String, ApiError> {
-    form.token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::InvalidRequest("token is required".into()))
+fn required(token: String) -> Result<String, ApiError> {
+    if token.is_empty() {
+        return Err(ApiError::InvalidRequest("token is required".into()));
+    }
+    Ok(token)
 }
 
 /// Revokes an access token (its `jti`) or a refresh token (its session).
@@ -49,9 +55,13 @@ fn required(form: TokenForm) -> Result<String, ApiError> {
         (status = 400, description = "invalid_request: no token", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<StatusCode, ApiError> {
-    let token = required(form)?;
+    // Open to the public client; credentials that are sent must be right.
+    let presented = client_auth::presented(&headers, form.client_id, form.client_secret)?;
+    client_auth::authenticate(&state, presented).await?;
+    let token = required(form.token)?;
     let now = state.clock.now();
     // A refresh token (no dots) is never a JWT: checking it as one would
     // count every refresh-token revocation as a malformed access token in
@@ -91,10 +101,18 @@ async fn revoke_token(
         (status = 401, body = ErrorBody), (status = 403, description = "admin_disabled", body = ErrorBody)))]
 async fn introspect(
     State(state): State<AppState>,
-    _: Admin,
+    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = required(form)?;
+    client_auth::admin_or_client(
+        &state,
+        &headers,
+        form.client_id,
+        form.client_secret,
+        Right::Introspect,
+    )
+    .await?;
+    let token = required(form.token)?;
     if state.is_stale() {
         return Err(ApiError::Unavailable);
     }
@@ -112,7 +130,8 @@ async fn introspect(
         "iat": c.iat,
         "jti": c.jti,
         "sid": c.sid,
-        "token_type": "access_token",
+        "client_id": c.client_id,
+        "token_type": "Bearer",
     })))
 }
 
@@ -129,5 +148,6 @@ pub struct Introspection {
     iat: Option<i64>,
     jti: Option<String>,
     sid: Option<String>,
+    client_id: Option<String>,
     token_type: Option<String>,
 }

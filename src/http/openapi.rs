@@ -6,7 +6,9 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, feed, forward_auth, keys, login, logout, oauth, ops, sessions};
+use super::{
+    admin, clients, feed, forward_auth, keys, login, logout, oauth, ops, refresh, sessions,
+};
 use crate::app::AppState;
 
 /// The API description.
@@ -14,7 +16,7 @@ use crate::app::AppState;
 #[openapi(
     info(title = "jwtd", description = "JWT issuer and revocation service: logout that actually works."),
     paths(
-        login::register, login::login, login::refresh,
+        login::register, login::login, refresh::refresh, refresh::token,
         logout::logout,
         sessions::protected, sessions::me, sessions::list, sessions::remove,
         forward_auth::verify,
@@ -22,6 +24,7 @@ use crate::app::AppState;
         keys::jwks, keys::metadata,
         feed::list, feed::stream,
         admin::logout_user, admin::rotate, admin::revoke_key,
+        clients::list, clients::create, clients::remove,
         ops::healthz, ops::readyz, ops::metrics,
         openapi_json,
     ),

@@ -141,7 +141,7 @@ where
 pub(super) enum Done {
     Revoked(Revoked),
     Unit,
-    Refresh(RefreshOutcome),
+    Refresh(Box<RefreshOutcome>),
 }
 
 impl Job {
@@ -168,7 +168,7 @@ impl Job {
                 .is_ok(),
             Job::Refresh(_, reply) => reply
                 .send(result.and_then(|d| match d {
-                    Done::Refresh(o) => Ok(o),
+                    Done::Refresh(o) => Ok(*o),
                     _ => mismatched(),
                 }))
                 .is_ok(),

@@ -89,6 +89,8 @@ pub struct SessionRecord {
     pub access_expires_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// The client it was created through (`client_id` of its tokens).
+    pub client_id: String,
 }
 
 impl SessionRecord {
@@ -117,6 +119,8 @@ pub struct NewSession {
     pub refresh_expires_at: i64,
     /// `exp` of the first access token.
     pub access_expires_at: i64,
+    /// The client logging the user in.
+    pub client_id: String,
     /// (username, ip) whose counted login attempts this login releases, in
     /// the same commit.
     pub clears_login_attempts: Option<(String, String)>,
@@ -139,6 +143,9 @@ pub struct RefreshRequest {
     pub grace: i64,
     /// Clock-skew allowance, added to revocation expiries.
     pub leeway: i64,
+    /// The client presenting the token (authenticated by the caller): only
+    /// the session's own client may refresh it.
+    pub client_id: String,
 }
 
 /// How a refresh request ended.
@@ -153,6 +160,25 @@ pub enum RefreshOutcome {
     Theft(Revocation),
     /// Unknown, expired, or of a dead session.
     Invalid,
+    /// The session belongs to another client; nothing changed.
+    WrongClient,
+}
+
+/// A registered (confidential) client (SPEC §2).
+#[derive(Clone, Debug)]
+pub struct ClientRecord {
+    /// `client_id`.
+    pub id: String,
+    /// What the operator called it.
+    pub name: String,
+    /// SHA-256 of its secret (see [`crate::clients`]).
+    pub secret_hash: Vec<u8>,
+    /// May call `/oauth/introspect`.
+    pub introspect: bool,
+    /// May read `/revocations` and `/revocations/stream`.
+    pub feed: bool,
+    /// Registration time.
+    pub created_at: i64,
 }
 
 /// A signing key with its lifecycle.
@@ -288,6 +314,33 @@ impl Store {
     ) -> Result<Option<Vec<Revocation>>, StoreError> {
         let username = &fold(username);
         dispatch!(self, "delete_user", s => s.delete_user(username, now, expires_at, leeway).await)
+    }
+
+    /// Registers a client; `Conflict` if the id exists.
+    pub async fn create_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        dispatch!(self, "create_client", s => s.create_client(c).await)
+    }
+
+    /// A registered client by id.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        dispatch!(self, "client", s => s.client(id).await)
+    }
+
+    /// Every registered client, oldest first.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        dispatch!(self, "clients", s => s.clients().await)
+    }
+
+    /// Deletes a client and, in the same commit, revokes its live
+    /// sessions (returned, for the index). `None` if there is no such
+    /// client.
+    pub async fn delete_client(
+        &self,
+        id: &str,
+        now: i64,
+        leeway: i64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        dispatch!(self, "delete_client", s => s.delete_client(id, now, leeway).await)
     }
 
     /// The session a refresh token (current or retired) belongs to.

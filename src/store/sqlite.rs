@@ -264,7 +264,7 @@ async fn run_all(
         let outcomes = refreshes::rotate_run(tx, &run).await?;
         for (j, outcome) in outcomes.into_iter().enumerate() {
             results.push(match outcome {
-                Some(o) => Done::Refresh(o),
+                Some(o) => Done::Refresh(Box::new(o)),
                 None => run_job(tx, &batch[i + j]).await?,
             });
         }
@@ -360,6 +360,7 @@ mod tests {
             refresh_expires_at: 2,
             access_expires_at: 2,
             clears_login_attempts: None,
+            client_id: "jwtd".into(),
         };
         store
             .group

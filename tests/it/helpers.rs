@@ -278,6 +278,7 @@ impl TestApp {
             jti: Id128::random().to_string(),
             sid: Id128::random().to_string(),
             preferred_username: sub.into(),
+            client_id: "jwtd".into(),
         }
     }
 }

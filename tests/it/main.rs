@@ -10,6 +10,7 @@
 mod admin;
 mod algorithms;
 mod cli;
+mod clients;
 mod cluster;
 mod config_cli;
 mod connections;

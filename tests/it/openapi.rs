@@ -61,7 +61,7 @@ async fn openapi_lists_every_spec_route_with_schemas() {
     let login = &paths["/login"]["post"];
     assert_eq!(
         login["requestBody"]["content"]["application/json"]["schema"]["$ref"],
-        "#/components/schemas/Credentials"
+        "#/components/schemas/LoginBody"
     );
     assert_eq!(
         login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],

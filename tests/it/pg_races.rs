@@ -51,6 +51,7 @@ async fn db() -> Option<Db> {
             refresh_expires_at: NOW + 1000,
             access_expires_at: NOW + 900,
             clears_login_attempts: None,
+            client_id: "jwtd".into(),
         })
         .await
         .expect("the session is created");

@@ -142,7 +142,8 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
     assert_eq!(i["active"], true);
     assert_eq!(i["username"], "intro");
     assert_eq!(i["sid"], t.session.as_str());
-    assert_eq!(i["token_type"], "access_token");
+    assert_eq!(i["token_type"], "Bearer");
+    assert_eq!(i["client_id"], "jwtd");
     assert_eq!(i["iss"], ISSUER);
     for field in ["sub", "aud", "exp", "iat", "jti"] {
         assert!(!i[field].is_null(), "{field}");
@@ -162,12 +163,15 @@ async fn introspection_describes_live_tokens_and_nothing_else() {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(body(r).await, json!({"active": false}), "{dead}");
     }
-    // Admin auth: missing or wrong token is 401.
-    for bearer in [
-        None,
-        Some("wrong-admin-token-0000"),
-        Some(t.access.as_str()),
-    ] {
+    // Nothing at all: a client is wanted (RFC 6749 §2.3.1).
+    let r = app
+        .post_form("/oauth/introspect", None, &[("token", &t.access)])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], r#"Basic realm="jwtd""#);
+    assert_eq!(body(r).await["error"], "invalid_client");
+    // A bearer credential is taken as the admin token: a wrong one is 401.
+    for bearer in [Some("wrong-admin-token-0000"), Some(t.access.as_str())] {
         let r = app
             .post_form("/oauth/introspect", bearer, &[("token", &t.access)])
             .await;

@@ -30,6 +30,7 @@ fn session(id: &str, user_id: &str, hash: &[u8]) -> NewSession {
         refresh_expires_at: NOW + 1000,
         access_expires_at: NOW + 900,
         clears_login_attempts: None,
+        client_id: "jwtd".into(),
     }
 }
 
@@ -43,6 +44,7 @@ pub fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
         access_expires_at: now + 900,
         grace: 10,
         leeway: 30,
+        client_id: "jwtd".into(),
     }
 }
 

@@ -282,6 +282,7 @@ fn verified() -> Arc<VerifiedToken> {
             jti: String::new(),
             sid: String::new(),
             preferred_username: String::new(),
+            client_id: "jwtd".into(),
         },
         kid: "k".into(),
         jti: Id128::random(),

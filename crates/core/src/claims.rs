@@ -31,6 +31,15 @@ pub struct AccessClaims {
     pub sid: String,
     /// The username at issue time, for display only.
     pub preferred_username: String,
+    /// The client the session was created through (RFC 9068 §2.2); `jwtd`
+    /// for the built-in public client. Tokens minted before this claim
+    /// existed read as `jwtd`, so an upgrade does not log everyone out.
+    #[serde(default = "public_client")]
+    pub client_id: String,
+}
+
+fn public_client() -> String {
+    "jwtd".to_owned()
 }
 
 /// Claims for the crate's tests: issued at `now` by `https://issuer` for
@@ -47,5 +56,6 @@ pub(crate) fn test_claims(now: i64) -> AccessClaims {
         jti: crate::id::Id128::random().to_string(),
         sid: crate::id::Id128::random().to_string(),
         preferred_username: "alice".into(),
+        client_id: "jwtd".into(),
     }
 }

@@ -380,6 +380,7 @@ mod tests {
                 jti: Id128::random().to_string(),
                 sid: Id128::random().to_string(),
                 preferred_username: "u".into(),
+                client_id: "jwtd".into(),
             },
             kid: "k".into(),
             jti: Id128::random(),

@@ -27,7 +27,7 @@ pub(in crate::store) async fn run_job(
             lock_log(tx).await?;
             refresh_in(tx, r, true)
                 .await?
-                .map(Done::Refresh)
+                .map(|o| Done::Refresh(Box::new(o)))
                 .ok_or_else(|| StoreError::Corrupt("refresh without an outcome".into()))
         }
     }

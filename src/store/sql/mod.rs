@@ -16,6 +16,7 @@
 //!
 //! One file per concern; each reads on its own.
 
+mod clients;
 mod jobs;
 mod keys;
 mod log;
@@ -40,7 +41,7 @@ pub(in crate::store) use sessions::{RefreshRows, lock_refreshes};
 pub(in crate::store) use sessions::{create_session_in, refresh_in, revoke_sessions_in};
 
 /// The columns of a session row, in the order `session_from_row` reads.
-const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at";
+const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at, client_id";
 
 impl DbStore {
     pub(in crate::store) async fn close(&self) {

@@ -36,6 +36,7 @@ pub(in crate::store) fn session_at(r: &DbRow, i: usize) -> Result<SessionRecord,
         expires_at: r.try_get(i + 6)?,
         access_expires_at: r.try_get(i + 7)?,
         revoked_at: r.try_get(i + 8)?,
+        client_id: r.try_get(i + 9)?,
     })
 }
 

@@ -67,8 +67,8 @@ pub(in crate::store) async fn create_session_in(
     n: &NewSession,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at)
-         VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, client_id)
+         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&n.id)
     .bind(&n.user_id)
@@ -77,6 +77,7 @@ pub(in crate::store) async fn create_session_in(
     .bind(&n.ip)
     .bind(n.refresh_expires_at)
     .bind(n.access_expires_at)
+    .bind(&n.client_id)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -115,6 +116,11 @@ pub(in crate::store) async fn refresh_in(
     let Some((token, session, user)) = lock_refresh(tx, &r.hash).await? else {
         return Ok(Some(RefreshOutcome::Invalid));
     };
+    // Before anything else, theft included: a token presented without
+    // its client's credentials changes nothing.
+    if session.client_id != r.client_id {
+        return Ok(Some(RefreshOutcome::WrongClient));
+    }
     let replay = match token.used_at {
         None if token.expires_at <= r.now => return Ok(Some(RefreshOutcome::Invalid)),
         None => false,
@@ -170,7 +176,7 @@ pub(in crate::store) type RefreshRows = (TokenRow, SessionRecord, UserRecord);
 /// follow), its session and the session's user, the token's hash first.
 const REFRESH_SELECT: &str = "SELECT t.hash, t.expires_at, t.used_at,
         s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
-        s.expires_at, s.access_expires_at, s.revoked_at,
+        s.expires_at, s.access_expires_at, s.revoked_at, s.client_id,
         u.id, u.username, u.password_hash, u.created_at
  FROM refresh_tokens t
  JOIN sessions s ON s.id = t.session_id
@@ -184,7 +190,7 @@ fn refresh_rows(row: &DbRow) -> Result<(Vec<u8>, RefreshRows), StoreError> {
     };
     Ok((
         row.try_get(0)?,
-        (token, session_at(row, 3)?, user_at(row, 12)?),
+        (token, session_at(row, 3)?, user_at(row, 13)?),
     ))
 }
 
@@ -378,7 +384,12 @@ pub(in crate::store) async fn end_sessions_in(
 
 /// The log entry that ends a session: it lives as long as the session's
 /// last access token could.
-fn session_revocation(id: String, access_expires_at: i64, now: i64, leeway: i64) -> Revocation {
+pub(in crate::store) fn session_revocation(
+    id: String,
+    access_expires_at: i64,
+    now: i64,
+    leeway: i64,
+) -> Revocation {
     Revocation {
         kind: RevocationKind::Session,
         value: id,

@@ -50,6 +50,10 @@ pub(super) async fn rotate_run(
             out.push(Some(RefreshOutcome::Invalid));
             continue;
         }
+        if session.client_id != r.client_id {
+            out.push(Some(RefreshOutcome::WrongClient));
+            continue;
+        }
         if !seen_sessions.insert(session.id.as_str()) {
             out.push(None);
             continue;
@@ -166,6 +170,7 @@ mod tests {
             access_expires_at: now + 300,
             grace: 10,
             leeway: 5,
+            client_id: "jwtd".into(),
         }
     }
 
@@ -194,6 +199,7 @@ mod tests {
                     refresh_expires_at: NOW + if *id == "old" { 5 } else { 1000 },
                     access_expires_at: NOW + 300,
                     clears_login_attempts: None,
+                    client_id: "jwtd".into(),
                 })
                 .await
                 .expect("the session is created");
@@ -232,6 +238,7 @@ mod tests {
                 Ok(RefreshOutcome::Replayed(..)) => "replayed",
                 Ok(RefreshOutcome::Theft(_)) => "theft",
                 Ok(RefreshOutcome::Invalid) => "invalid",
+                Ok(RefreshOutcome::WrongClient) => "wrong client",
                 Err(_) => "error",
             })
             .collect()

@@ -1,0 +1,210 @@
+//! Client authentication (RFC 6749 §2.3.1, SPEC §5): `client_secret_basic`
+//! or `client_secret_post`, the built-in public client, and the endpoints
+//! that take a client with a right or the admin token.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+
+use super::admin::check_admin;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::clients::{PUBLIC_CLIENT, Right, secret_matches};
+use crate::store::ClientRecord;
+
+/// Credentials a request presented, before they are checked.
+#[derive(Debug, Default)]
+pub struct Presented {
+    id: String,
+    secret: Option<String>,
+    /// Sent as HTTP Basic: a failure is answered with a Basic challenge.
+    basic: bool,
+}
+
+/// The client a request acts for, authenticated.
+#[derive(Clone, Debug)]
+pub enum Client {
+    /// `jwtd`: no credentials, no rights.
+    Public,
+    /// A registered client that proved its secret.
+    Registered(ClientRecord),
+}
+
+impl Client {
+    /// Its `client_id`.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Public => PUBLIC_CLIENT,
+            Self::Registered(c) => &c.id,
+        }
+    }
+}
+
+/// The `Authorization: Basic` credentials, if that is the scheme used. The
+/// id and secret are form-urlencoded inside the base64 (RFC 6749 §2.3.1).
+fn basic(headers: &HeaderMap) -> Result<Option<Presented>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::InvalidClient { challenge: true };
+    let value = value.to_str().map_err(|_| bad())?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+    Ok(Some(Presented {
+        id: form_decode(id).ok_or_else(bad)?,
+        secret: Some(form_decode(secret).ok_or_else(bad)?),
+        basic: true,
+    }))
+}
+
+/// Decodes one form-urlencoded component (`+` is a space).
+fn form_decode(s: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={s}")).ok()?;
+    match pairs.as_slice() {
+        [(_, v)] => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// What a request presented: HTTP Basic, or the `client_id` and
+/// `client_secret` fields of its body. Both at once is refused (RFC 6749
+/// §2.3: one method per request).
+pub fn presented(
+    headers: &HeaderMap,
+    id: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<Presented>, ApiError> {
+    let from_header = basic(headers)?;
+    if from_header.is_some() && (id.is_some() || secret.is_some()) {
+        return Err(ApiError::InvalidRequest(
+            "client credentials sent both as HTTP Basic and in the body".into(),
+        ));
+    }
+    if from_header.is_some() {
+        return Ok(from_header);
+    }
+    match id {
+        Some(id) => Ok(Some(Presented {
+            id,
+            secret,
+            basic: false,
+        })),
+        None if secret.is_some() => Err(ApiError::InvalidRequest(
+            "client_secret without client_id".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Checks presented credentials: none (or `jwtd` without a secret) is the
+/// public client; a registered client must prove its secret. An unknown
+/// client or a wrong secret is 401 `invalid_client`.
+pub async fn authenticate(state: &AppState, p: Option<Presented>) -> Result<Client, ApiError> {
+    let Some(p) = p else {
+        return Ok(Client::Public);
+    };
+    let fail = ApiError::InvalidClient { challenge: p.basic };
+    if p.id == PUBLIC_CLIENT {
+        // The public client has no secret to prove; one sent is a mistake
+        // worth reporting rather than ignoring.
+        return match p.secret.as_deref() {
+            None | Some("") => Ok(Client::Public),
+            Some(_) => Err(fail),
+        };
+    }
+    let Some(secret) = p.secret.filter(|s| !s.is_empty()) else {
+        return Err(fail);
+    };
+    match state.store.client(&p.id).await? {
+        Some(c) if secret_matches(&c, &secret) => Ok(Client::Registered(c)),
+        _ => Err(fail),
+    }
+}
+
+/// For endpoints open to a client with `right` or the admin token (SPEC
+/// §5): a bearer credential is checked as the admin token; anything else
+/// as a client, which must be registered and hold the right (403
+/// `unauthorized_client` if not). Nothing at all is 401 `invalid_client`
+/// with a Basic challenge.
+pub async fn admin_or_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: Option<String>,
+    secret: Option<String>,
+    right: Right,
+) -> Result<(), ApiError> {
+    if super::auth::bearer(headers).ok().flatten().is_some() {
+        return check_admin(state, headers);
+    }
+    let Some(p) = presented(headers, id, secret)? else {
+        return Err(ApiError::InvalidClient { challenge: true });
+    };
+    match authenticate(state, Some(p)).await? {
+        Client::Registered(c) if right.held_by(&c) => Ok(()),
+        _ => Err(ApiError::UnauthorizedClient),
+    }
+}
+
+/// Proof that the request may read the revocation feed: the admin token,
+/// or a registered client with the `feed` right (HTTP Basic: the feed's
+/// routes are GETs, without a body to carry `client_secret_post`).
+pub struct FeedReader;
+
+impl FromRequestParts<AppState> for FeedReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        admin_or_client(state, &parts.headers, None, None, Right::Feed)
+            .await
+            .map(|()| FeedReader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, auth.parse().expect("a valid header"));
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("my%20id:s%3Acret+x");
+        let p = presented(&headers(&format!("Basic {b64}")), None, None)
+            .expect("well formed")
+            .expect("present");
+        assert_eq!(
+            (p.id.as_str(), p.secret.as_deref(), p.basic),
+            ("my id", Some("s:cret x"), true)
+        );
+        assert!(presented(&headers("Basic !!!"), None, None).is_err());
+        let other = presented(&headers("Bearer abc"), None, None).expect("not ours to judge");
+        assert!(other.is_none());
+    }
+
+    #[test]
+    fn one_method_per_request() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("a:b");
+        let h = headers(&format!("Basic {b64}"));
+        assert!(presented(&h, Some("a".into()), None).is_err());
+        assert!(presented(&h, None, Some("b".into())).is_err());
+        assert!(presented(&HeaderMap::new(), None, Some("b".into())).is_err());
+        let post = presented(&HeaderMap::new(), Some("a".into()), Some("b".into()))
+            .expect("well formed")
+            .expect("present");
+        assert!(!post.basic);
+    }
+}

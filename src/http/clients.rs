@@ -1,0 +1,130 @@
+//! `GET/POST /admin/clients`, `DELETE /admin/clients/{id}`: registered
+//! clients, managed with the admin token (SPEC §5).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json as JsonBody, Router};
+use serde::{Deserialize, Serialize};
+
+use super::admin::Admin;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Path};
+use crate::app::AppState;
+use crate::clients;
+use crate::store::ClientRecord;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/clients", get(list).post(create))
+        .route("/admin/clients/{id}", delete(remove))
+}
+
+/// A client to register.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewClient {
+    /// What to call it (1-64 printable ASCII characters).
+    #[schema(min_length = 1, max_length = 64)]
+    name: String,
+    /// May call `/oauth/introspect`.
+    #[serde(default)]
+    introspect: bool,
+    /// May read `/revocations` and `/revocations/stream`.
+    #[serde(default)]
+    feed: bool,
+}
+
+/// A registered client's credentials: the secret is shown only here.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Credentials {
+    client_id: String,
+    client_secret: String,
+}
+
+/// A registered client, without its secret.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClientInfo {
+    client_id: String,
+    name: String,
+    introspect: bool,
+    feed: bool,
+    created_at: i64,
+}
+
+/// `GET /admin/clients` body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClientList {
+    clients: Vec<ClientInfo>,
+}
+
+impl From<ClientRecord> for ClientInfo {
+    fn from(c: ClientRecord) -> Self {
+        Self {
+            client_id: c.id,
+            name: c.name,
+            introspect: c.introspect,
+            feed: c.feed,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// List registered clients.
+#[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("admin" = [])),
+    responses((status = 200, body = ClientList), (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody)))]
+async fn list(State(state): State<AppState>, _: Admin) -> Result<JsonBody<ClientList>, ApiError> {
+    let clients = state.store.clients().await?;
+    Ok(JsonBody(ClientList {
+        clients: clients.into_iter().map(ClientInfo::from).collect(),
+    }))
+}
+
+/// Register a client; its secret is in this answer only.
+#[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin" = [])),
+    request_body = NewClient,
+    responses((status = 201, body = Credentials),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(c): Json<NewClient>,
+) -> Result<(StatusCode, JsonBody<Credentials>), ApiError> {
+    clients::check_name(&c.name).map_err(|e| ApiError::InvalidRequest(e.into()))?;
+    let reg = clients::register(&c.name, c.introspect, c.feed, state.clock.now());
+    state.store.create_client(&reg.record).await?;
+    tracing::info!(client_id = %reg.record.id, name = %reg.record.name, "client registered");
+    Ok((
+        StatusCode::CREATED,
+        JsonBody(Credentials {
+            client_id: reg.record.id,
+            client_secret: reg.secret,
+        }),
+    ))
+}
+
+/// Delete a client; the sessions it created are revoked.
+#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody),
+        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = state.clock.now();
+    let revoked = state
+        .store
+        .delete_client(&id, now, state.config.leeway_secs())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state.committed(&revoked).await;
+    tracing::info!(client_id = %id, sessions = revoked.len(), "client deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
