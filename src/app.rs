@@ -40,6 +40,10 @@ pub struct Inner {
     /// Last seen [`Store::key_fingerprint`], to notice keys changed by
     /// another process (the CLI) and reload them.
     key_fingerprint: Mutex<[i64; 4]>,
+    /// When the signing key next changes by itself (a staged rotation's
+    /// switch), `i64::MAX` when nothing is scheduled: the ring is rebuilt
+    /// then (see [`AppState::switch_keys_if_due`]).
+    key_switch_at: AtomicI64,
     /// SHA-256 of the admin token: comparing fixed-length digests in
     /// constant time leaks neither the token nor its length.
     pub admin_token_hash: Option<[u8; 32]>,
@@ -141,6 +145,7 @@ impl AppState {
         let verifier = Verifier::new(ring, config.serve.verify_cache_size);
         let stored = store.keys().await?;
         let jwks = keyring::jwks(&stored, now);
+        let switch_at = keyring::next_switch(&stored, now).unwrap_or(i64::MAX);
         let fingerprint = store.key_fingerprint().await?;
         let fanout = match &config.serve.redis_url {
             Some(url) => Some(
@@ -179,6 +184,7 @@ impl AppState {
             keys: ArcSwap::from_pointee(verifier),
             jwks: ArcSwap::from_pointee(jwks),
             key_fingerprint: Mutex::new(fingerprint),
+            key_switch_at: AtomicI64::new(switch_at),
             admin_token_hash,
             revocation_events: Notify::new(),
             fanout,
@@ -205,6 +211,15 @@ impl AppState {
             let events: Vec<Event> = revocations.iter().map(Event::from).collect();
             f.publish(&events).await;
         }
+    }
+
+    /// Applies what a session revocation committed ([`AppState::committed`])
+    /// and what it found revoked before: those are in the log already,
+    /// but this instance may not have read them yet, and it is about to
+    /// acknowledge them.
+    pub async fn committed_sessions(&self, revoked: &crate::store::Revoked) {
+        self.apply(&revoked.known);
+        self.committed(&revoked.revocations).await;
     }
 
     /// Tells the other instances that signing keys changed.
@@ -262,11 +277,26 @@ impl AppState {
         *retired = retired.with_counters_of(old);
         drop(retired);
         self.jwks.store(Arc::new(keyring::jwks(&stored, now)));
+        let switch_at = keyring::next_switch(&stored, now).unwrap_or(i64::MAX);
+        self.key_switch_at.store(switch_at, Ordering::Release);
         *self
             .key_fingerprint
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = fingerprint;
         Ok(())
+    }
+
+    /// Rebuilds the ring when a staged rotation's moment has come, so the
+    /// promoted key starts signing here (every instance does the same from
+    /// the same stored time). Called by the background poll.
+    pub async fn switch_keys_if_due(&self) {
+        if self.clock.now() < self.key_switch_at.load(Ordering::Acquire) {
+            return;
+        }
+        match self.reload_keys().await {
+            Ok(()) => tracing::info!("signing key switched (staged rotation)"),
+            Err(e) => tracing::warn!(error = %e, "key switch failed; will retry"),
+        }
     }
 
     /// Whether `kid` is a stored key this instance had not loaded yet; if

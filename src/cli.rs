@@ -136,8 +136,14 @@ pub struct RevokeArgs {
 pub enum KeysCommand {
     /// List signing keys and their state.
     List,
-    /// Generate a new active key; the old one keeps verifying its tokens.
-    Rotate,
+    /// Rotate: the published next key signs once it has been in the JWKS
+    /// for `jwks_max_age`; the old one keeps verifying its tokens.
+    Rotate {
+        /// Switch at once (emergency: verifiers that cached the JWKS may
+        /// not know the new key yet).
+        #[arg(long)]
+        now: bool,
+    },
     /// Revoke a key: every token it signed stops working.
     Revoke {
         /// Key id. Ids are base64url and may start with `-`.

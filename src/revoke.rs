@@ -87,8 +87,12 @@ pub async fn key(
     let Some(k) = keys.iter().find(|k| k.material.kid == kid) else {
         return Ok(None);
     };
-    if k.is_active() {
-        keyring::rotate(store, config, now).await?;
+    // A key that signs, or is due to, hands over at once to the published
+    // next key; a revoked next key is replaced, so one is always published.
+    if k.signs_at(now) || k.is_scheduled(now) {
+        keyring::rotate(store, config, now, true).await?;
     }
-    Ok(store.revoke_key(kid, now, user_expiry(config, now)).await?)
+    let revoked = store.revoke_key(kid, now, user_expiry(config, now)).await?;
+    keyring::ensure_next(store, config.serve.algorithm, now).await?;
+    Ok(revoked)
 }

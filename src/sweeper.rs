@@ -58,6 +58,7 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
         let due = watch.due(state.store.change_stamp(), Instant::now());
         let state = state.clone();
         async move {
+            state.switch_keys_if_due().await;
             if due && let Err(e) = state.catch_up().await {
                 tracing::warn!(error = %e, "revocation log poll failed");
             }

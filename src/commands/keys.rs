@@ -15,8 +15,12 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CommandError> {
             for k in keys {
                 let state = if k.revoked_at.is_some() {
                     "revoked"
-                } else if k.is_active() {
+                } else if k.signs_at(ctx.now) {
                     "active"
+                } else if k.is_next() {
+                    "next"
+                } else if k.is_scheduled(ctx.now) {
+                    "scheduled"
                 } else {
                     "retired"
                 };
@@ -28,11 +32,14 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CommandError> {
             }
             Ok(())
         }
-        KeysCommand::Rotate => {
-            let kid = keyring::rotate(&ctx.store, &ctx.config, ctx.now)
+        KeysCommand::Rotate { now } => {
+            let (kid, active_at) = keyring::rotate(&ctx.store, &ctx.config, ctx.now, now)
                 .await
                 .map_err(|e| anyhow!(e))?;
-            println!("new active key {kid}");
+            println!(
+                "key {kid} signs from {active_at} (in {} s)",
+                active_at - ctx.now
+            );
             Ok(())
         }
         KeysCommand::Revoke { kid } => {

@@ -88,6 +88,10 @@ pub struct ServeOptions {
     /// Clock-skew allowance for `exp`/`nbf`/`iat`.
     #[arg(long, env = "JWTD_LEEWAY", default_value = "30s", value_parser = parse::duration)]
     pub leeway: Duration,
+    /// `Cache-Control: max-age` of the JWKS, and so how long a new key is
+    /// published before it signs (a staged rotation waits that long).
+    #[arg(long, env = "JWTD_JWKS_MAX_AGE", default_value = "60s", value_parser = parse::duration)]
+    pub jwks_max_age: Duration,
     /// Bearer secret for the admin API (at least 16 characters); unset
     /// turns the admin API off [default: none].
     #[arg(long, env = "JWTD_ADMIN_TOKEN", hide_env_values = true, value_parser = parse::admin_token)]

@@ -10,11 +10,11 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::bearer;
 use super::error::{ApiError, ErrorBody};
-use super::extract::Path;
+use super::extract::{Path, Query};
 use crate::app::AppState;
 use crate::{keyring, revoke};
 
@@ -78,7 +78,7 @@ async fn logout_user(
     let now = state.clock.now();
     let which = revoke::Sessions::Everywhere;
     let revoked = revoke::sessions(&state.store, &state.config, &user.id, which, now).await?;
-    state.committed(&revoked.revocations).await;
+    state.committed_sessions(&revoked).await;
     tracing::info!(user_id = %user.id, sessions = revoked.live_sessions, "admin logout");
     Ok(Json(SessionsRevoked {
         sessions_revoked: revoked.live_sessions,
@@ -91,21 +91,46 @@ pub struct Kid {
     kid: String,
 }
 
-/// Rotate the signing key; the old one keeps verifying its tokens.
+/// `200` body of a rotation: the key that will sign and from when.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Rotation {
+    kid: String,
+    active_at: i64,
+}
+
+/// `?immediate=` of a rotation.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RotateQuery {
+    /// Switch at once (emergency) instead of after the JWKS `max-age`.
+    #[serde(default)]
+    immediate: bool,
+}
+
+/// Rotate the signing key: the published next key signs once every cached
+/// JWKS has it (`?immediate=true`: at once); the old one keeps verifying
+/// its tokens.
 #[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin" = [])),
-    responses((status = 200, body = Kid), (status = 401, body = ErrorBody),
+    params(RotateQuery),
+    responses((status = 200, body = Rotation),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, description = "admin_disabled", body = ErrorBody)))]
-async fn rotate(State(state): State<AppState>, _: Admin) -> Result<Json<Kid>, ApiError> {
-    let kid = keyring::rotate(&state.store, &state.config, state.clock.now())
-        .await
-        .map_err(key_error)?;
+async fn rotate(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<RotateQuery>,
+) -> Result<Json<Rotation>, ApiError> {
+    let (kid, active_at) =
+        keyring::rotate(&state.store, &state.config, state.clock.now(), q.immediate)
+            .await
+            .map_err(key_error)?;
     state
         .reload_keys()
         .await
         .map_err(|_| ApiError::Unavailable)?;
     state.keys_changed().await;
-    tracing::info!(%kid, "signing key rotated");
-    Ok(Json(Kid { kid }))
+    tracing::info!(%kid, active_at, "signing key rotated");
+    Ok(Json(Rotation { kid, active_at }))
 }
 
 /// Revoke a signing key: every token it signed is rejected.

@@ -22,9 +22,11 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let keys = state.jwks.load();
-    // Short cache: a revoked key must leave verifiers' caches quickly.
+    // Short (default 60 s): a revoked key must leave verifiers' caches
+    // quickly. Keys are published this long before they sign.
+    let max_age = crate::config::secs(state.config.serve.jwks_max_age);
     (
-        [(header::CACHE_CONTROL, "public, max-age=60")],
+        [(header::CACHE_CONTROL, format!("public, max-age={max_age}"))],
         Json(json!({ "keys": **keys })),
     )
 }

@@ -114,7 +114,7 @@ async fn logout(
     };
     let now = state.clock.now();
     let revoked = revoke::sessions(&state.store, &state.config, &t.claims.sub, which, now).await?;
-    state.committed(&revoked.revocations).await;
+    state.committed_sessions(&revoked).await;
     tracing::info!(user_id = %t.claims.sub, session_id = %sid, ?scope, sessions = revoked.live_sessions, "logout");
     Ok(AxumJson(LogoutResponse {
         message: "Logged out successfully",

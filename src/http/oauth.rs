@@ -86,7 +86,7 @@ async fn revoke_token(
     if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
         let which = revoke::Sessions::One(s.id.clone());
         let revoked = revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
-        state.committed(&revoked.revocations).await;
+        state.committed_sessions(&revoked).await;
         tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
     }
     Ok(StatusCode::OK)

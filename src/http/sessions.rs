@@ -158,6 +158,6 @@ async fn remove(
     let now = state.clock.now();
     let which = revoke::Sessions::One(id);
     let revoked = revoke::sessions(&state.store, &state.config, user_id, which, now).await?;
-    state.committed(&revoked.revocations).await;
+    state.committed_sessions(&revoked).await;
     Ok(StatusCode::NO_CONTENT)
 }

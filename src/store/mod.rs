@@ -181,14 +181,18 @@ pub struct ClientRecord {
     pub created_at: i64,
 }
 
-/// A signing key with its lifecycle.
+/// A signing key with its lifecycle: published from `created_at`; signs
+/// from `active_at` (none yet: the published *next* key) until
+/// `retired_at`; verifies until `verify_until`.
 #[derive(Clone, Debug)]
 pub struct StoredKey {
     /// The key itself.
     pub material: KeyMaterial,
-    /// Generation time.
+    /// Generation time, and publication in the JWKS.
     pub created_at: i64,
-    /// When it stopped signing.
+    /// When it signs from; `None` while it is the next key.
+    pub active_at: Option<i64>,
+    /// When it stops (or stopped) signing.
     pub retired_at: Option<i64>,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
@@ -197,10 +201,39 @@ pub struct StoredKey {
 }
 
 impl StoredKey {
-    /// The key currently signing: neither retired nor revoked.
-    pub fn is_active(&self) -> bool {
-        self.retired_at.is_none() && self.revoked_at.is_none()
+    /// Whether it is the key that signs at `now`.
+    pub fn signs_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self.active_at.is_some_and(|t| t <= now)
+            && self.retired_at.is_none_or(|t| t > now)
     }
+
+    /// Whether it is a published next key, not scheduled to sign yet.
+    pub fn is_next(&self) -> bool {
+        self.revoked_at.is_none() && self.active_at.is_none()
+    }
+
+    /// Whether it is scheduled to start signing after `now`.
+    pub fn is_scheduled(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.active_at.is_some_and(|t| t > now)
+    }
+}
+
+/// A rotation (see [`Store::promote_next_key`]).
+#[derive(Clone, Debug)]
+pub struct Promotion<'a> {
+    /// The new next key, published by the same commit.
+    pub successor: &'a KeyMaterial,
+    /// Now.
+    pub now: i64,
+    /// How long a key must have been published before it signs: the
+    /// JWKS `max-age`, or 0 for an emergency rotation.
+    pub delay: i64,
+    /// How long after signing stops its tokens can still be valid.
+    pub token_life: i64,
+    /// Do nothing when a key of the successor's algorithm signs at `now`
+    /// (and answer that key): instances starting together promote once.
+    pub unless_signing: bool,
 }
 
 /// Counts of what a purge removed.
@@ -488,19 +521,22 @@ impl Store {
         dispatch!(self, "keys", s => s.keys().await)
     }
 
-    /// Makes `new` the active key; retires the previous active one, whose
-    /// tokens stay verifiable until `verify_until`. With `unless_active`,
-    /// does nothing (and answers `false`) if a key of `new`'s algorithm is
-    /// already active: instances starting together create one key, not one
-    /// each.
-    pub async fn rotate_key(
+    /// Publishes `new` as the next key of its algorithm, unless one is
+    /// published already (then `false`).
+    pub async fn add_next_key(&self, new: &KeyMaterial, now: i64) -> Result<bool, StoreError> {
+        dispatch!(self, "add_next_key", s => s.add_next_key(new, now).await)
+    }
+
+    /// Rotation, in one commit: the next key of the successor's algorithm
+    /// signs from its publication plus `delay` (at the earliest now); every
+    /// key signing or due to sign is retired at that moment; the successor
+    /// becomes the next key. Answers the promoted key and when it signs;
+    /// `None` when no next key of that algorithm is published.
+    pub async fn promote_next_key(
         &self,
-        new: &KeyMaterial,
-        now: i64,
-        verify_until: i64,
-        unless_active: bool,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, "rotate_key", s => s.rotate_key(new, now, verify_until, unless_active).await)
+        p: &Promotion<'_>,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        dispatch!(self, "promote_next_key", s => s.promote_next_key(p).await)
     }
 
     /// Deletes everything expired at `now`, and login-failure windows that
@@ -585,6 +621,9 @@ pub struct Revoked {
     pub revocations: Vec<Revocation>,
     /// Live sessions that were ended.
     pub live_sessions: u64,
+    /// Revocations of sessions the request named that were revoked before
+    /// (and are in the log already): to apply to the index, not to log.
+    pub known: Vec<Revocation>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The admin API: force logout, key rotation and key revocation.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, body, kid_of};
@@ -57,27 +59,87 @@ async fn admin_logout_ends_every_session_of_the_user() {
     assert_eq!(body["error_description"], "admin token not accepted");
 }
 
+/// A staged rotation (SPEC §2): the key that will sign is in the JWKS
+/// before the rotation, signs only once it has been published for the
+/// JWKS max-age, and old tokens keep verifying.
 #[tokio::test]
-async fn rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key() {
-    let app = TestApp::spawn().await;
+async fn rotation_publishes_the_next_key_before_it_signs() {
+    let app = TestApp::spawn_with(|c| c.serve.jwks_max_age = Duration::from_secs(3)).await;
     let before = app.user("rotor").await;
     let old_kid = kid_of(&before.access);
+    let published = jwks_kids(&app).await;
+    assert_eq!(
+        published.len(),
+        2,
+        "the signing key and the next one: {published:?}"
+    );
+    let r = app
+        .client
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.headers()["cache-control"], "public, max-age=3");
+    let rotated_at = app.clock.now();
     let r = app.admin_post("/admin/keys/rotate").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let new_kid = body(r).await["kid"]
-        .as_str()
-        .expect("kid is a string")
-        .to_owned();
-    assert_ne!(new_kid, old_kid);
-    let after = app.login("rotor").await;
-    assert_eq!(kid_of(&after.access), new_kid);
-    assert_eq!(app.protected(&before.access).await, StatusCode::OK);
-    assert_eq!(app.protected(&after.access).await, StatusCode::OK);
+    let b = body(r).await;
+    let new_kid = b["kid"].as_str().expect("kid is a string").to_owned();
+    let active_at = b["active_at"].as_i64().expect("active_at is a number");
+    assert!(
+        published.contains(&new_kid) && new_kid != old_kid,
+        "{new_kid} {published:?}"
+    );
+    assert!(
+        (rotated_at..=rotated_at + 3).contains(&active_at),
+        "{active_at} {rotated_at}"
+    );
+    let during = app.login("rotor").await;
+    if app.clock.now() < active_at {
+        assert_eq!(
+            kid_of(&during.access),
+            old_kid,
+            "the old key signs until the switch"
+        );
+    }
+    let mut after = app.login("rotor").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while kid_of(&after.access) != new_kid {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the promoted key never signed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = app.login("rotor").await;
+    }
+    assert!(app.clock.now() >= active_at, "it signed before its time");
+    for t in [&before, &during, &after] {
+        assert_eq!(app.protected(&t.access).await, StatusCode::OK);
+    }
     let kids = jwks_kids(&app).await;
     assert!(
         kids.contains(&old_kid) && kids.contains(&new_kid),
         "{kids:?}"
     );
+    assert_eq!(kids.len(), 3, "a new next key is published: {kids:?}");
+}
+
+/// An emergency rotation switches at once.
+#[tokio::test]
+async fn an_immediate_rotation_signs_with_the_new_key_at_once() {
+    let app = TestApp::spawn().await;
+    let before = app.user("urgent").await;
+    let r = app.admin_post("/admin/keys/rotate?immediate=true").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = body(r).await;
+    let new_kid = b["kid"].as_str().expect("kid is a string");
+    assert!(b["active_at"].as_i64().expect("a number") <= app.clock.now());
+    let after = app.login("urgent").await;
+    assert_eq!(kid_of(&after.access), new_kid);
+    assert_ne!(kid_of(&before.access), new_kid);
+    assert_eq!(app.protected(&before.access).await, StatusCode::OK);
+    let r = app.admin_post("/admin/keys/rotate?immediate=maybe").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -113,7 +175,7 @@ async fn revoking_the_active_key_rotates_and_kills_its_tokens() {
 async fn revoking_a_retired_key_kills_only_its_tokens() {
     let app = TestApp::spawn().await;
     let old = app.user("retired").await;
-    app.admin_post("/admin/keys/rotate").await;
+    app.admin_post("/admin/keys/rotate?immediate=true").await;
     let new = app.login("retired").await;
     let old_kid = kid_of(&old.access);
     assert_eq!(
@@ -124,7 +186,12 @@ async fn revoking_a_retired_key_kills_only_its_tokens() {
     );
     assert_eq!(app.protected(&old.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.protected(&new.access).await, StatusCode::OK);
-    assert_eq!(jwks_kids(&app).await, vec![kid_of(&new.access)]);
+    let kids = jwks_kids(&app).await;
+    assert!(
+        kids.contains(&kid_of(&new.access)) && !kids.contains(&old_kid),
+        "{kids:?}"
+    );
+    assert_eq!(kids.len(), 2, "the signing key and the next one");
 }
 
 #[tokio::test]

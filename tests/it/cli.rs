@@ -199,7 +199,7 @@ async fn keys_commands_rotate_and_revoke_on_a_running_server() {
     let (h, _) = jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
     let old_kid = h["kid"].as_str().expect("kid is a string").to_owned();
 
-    let out = app.cli(&["keys", "rotate"], None);
+    let out = app.cli(&["keys", "rotate", "--now"], None);
     assert_eq!(out.code, 0, "{out:?}");
     let out = app.cli(&["keys", "list"], None);
     assert!(

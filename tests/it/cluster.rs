@@ -155,15 +155,37 @@ async fn a_login_burst_over_three_instances_gets_at_most_the_limit_of_checks() {
 #[tokio::test]
 async fn a_key_rotated_on_one_instance_is_used_and_published_by_the_others() {
     let Some(db) = setup().await else { return };
-    let apps = cluster(2, &db, services::REDIS, |_| {}).await;
+    // A staged rotation: the next key, published by both since they
+    // started, signs one JWKS max-age later, on both, each by its own clock.
+    let apps = cluster(2, &db, services::REDIS, |c| {
+        c.serve.jwks_max_age = Duration::from_secs(1);
+    })
+    .await;
     let (a, b) = (&apps[0], &apps[1]);
     let old = b.user("rotation").await;
+    let kid = jwtd::core::token::decode_unverified(&old.access)
+        .expect("a JWT")
+        .0["kid"]
+        .clone();
+    let next: Vec<_> = b.jwks().await["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].clone())
+        .filter(|k| *k != kid)
+        .collect();
+    assert_eq!(next.len(), 1, "the next key is published before it signs");
     let r = a.admin_post("/admin/keys/rotate").await;
     let kid = body(r).await["kid"]
         .as_str()
         .expect("kid is a string")
         .to_owned();
-    let took = within(Duration::from_secs(1), || async {
+    assert_eq!(
+        next[0],
+        kid.as_str(),
+        "the rotation promotes the published key"
+    );
+    let took = within(Duration::from_secs(3), || async {
         let t = b.login("rotation").await;
         let (h, _) = jwtd::core::token::decode_unverified(&t.access).expect("a decodable JWT");
         h["kid"] == kid.as_str()
@@ -319,7 +341,17 @@ async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it()
     // has run (hence the pause): the revocation lands inside that second.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        a.admin_post("/admin/keys/rotate").await.status(),
+        a.admin_post("/admin/keys/rotate?immediate=true")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The first promotes the next key, which every instance published at
+    // start; the second, its successor, which none has seen.
+    assert_eq!(
+        a.admin_post("/admin/keys/rotate?immediate=true")
+            .await
+            .status(),
         StatusCode::OK
     );
     let t = a.user("fresh-key").await;
@@ -362,7 +394,17 @@ async fn a_revocation_that_cannot_reach_the_store_is_503_even_for_an_unknown_key
     // D loses the store, then A rotates to a key D has never seen.
     proxy.cut();
     assert_eq!(
-        a.admin_post("/admin/keys/rotate").await.status(),
+        a.admin_post("/admin/keys/rotate?immediate=true")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The first promotes the next key, which every instance published at
+    // start; the second, its successor, which none has seen.
+    assert_eq!(
+        a.admin_post("/admin/keys/rotate?immediate=true")
+            .await
+            .status(),
         StatusCode::OK
     );
     let t = a.user("unreachable").await;

@@ -258,9 +258,10 @@ impl TestApp {
     /// copy of the database could, to forge tokens with chosen claims.
     pub async fn active_key(&self) -> KeyMaterial {
         let keys = self.state.store.keys().await.expect("the keys are read");
+        let now = self.clock.now();
         keys.into_iter()
             .rev()
-            .find(|k| k.is_active())
+            .find(|k| k.signs_at(now))
             .map(|k| k.material)
             .unwrap_or_else(|| panic!("no active key"))
     }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use jwtd::core::keys::{Algorithm, KeyMaterial};
 use jwtd::core::revocation::{Revocation, RevocationKind};
-use jwtd::store::{NewSession, RefreshOutcome, SessionRevocation, Store, UserRecord};
+use jwtd::store::{
+    NewSession, Promotion, RefreshOutcome, SessionRevocation, Store, StoreError, UserRecord,
+};
 use sqlx::PgPool;
 
 use crate::services;
@@ -218,15 +220,30 @@ async fn a_theft_racing_a_global_logout_does_not_deadlock() {
     assert!(matches!(outcome, RefreshOutcome::Invalid), "{outcome:?}");
 }
 
+/// An immediate rotation of `store` at `now`, as `keys rotate --now` runs it.
+async fn rotate_now(store: &Store, now: i64) -> Result<Option<(String, i64)>, StoreError> {
+    let successor = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
+    store
+        .promote_next_key(&Promotion {
+            successor: &successor,
+            now,
+            delay: 0,
+            token_life: 930,
+            unless_signing: false,
+        })
+        .await
+}
+
 #[tokio::test]
 async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     let Some(db) = db().await else { return };
     let first = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
     db.store
-        .rotate_key(&first, NOW, NOW + 930, true)
+        .add_next_key(&first, NOW)
         .await
-        .expect("the key rotates");
-    // Hold the active key's row, so both rotations reach it before either
+        .expect("the key is published");
+    rotate_now(&db.store, NOW).await.expect("the key rotates");
+    // Hold the signing key's row, so both rotations reach it before either
     // can retire it.
     let mut holding = db.raw.begin().await.expect("begin succeeds");
     exec(
@@ -238,22 +255,20 @@ async fn rotations_on_two_instances_at_once_leave_one_active_key() {
     let rotations: Vec<_> = (0..2)
         .map(|_| {
             let store = db.store.clone();
-            tokio::spawn(async move {
-                let k = KeyMaterial::generate(Algorithm::EdDSA).expect("a key is generated");
-                store.rotate_key(&k, NOW + 1, NOW + 931, false).await
-            })
+            tokio::spawn(async move { rotate_now(&store, NOW + 1).await })
         })
         .collect();
     waiting_on_locks(&db.raw, 2).await;
     holding.commit().await.expect("commit succeeds");
     for r in rotations {
         let done = r.await.expect("the rotation task finishes");
-        assert!(matches!(done, Ok(true)), "{done:?}");
+        assert!(matches!(done, Ok(Some(_))), "{done:?}");
     }
     let keys = db.store.keys().await.expect("the keys are read");
-    let active = keys.iter().filter(|k| k.is_active()).count();
+    let active = keys.iter().filter(|k| k.signs_at(NOW + 1)).count();
     assert_eq!(active, 1, "two rotations at once left {active} active keys");
-    assert_eq!(keys.len(), 3);
+    assert_eq!(keys.iter().filter(|k| k.is_next()).count(), 1);
+    assert_eq!(keys.len(), 4);
 }
 
 fn token_revocation(value: &str) -> Revocation {

@@ -5,7 +5,7 @@ use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 
 use super::{DbStore, append_log, lock_log};
-use crate::store::{StoreError, StoredKey};
+use crate::store::{Promotion, StoreError, StoredKey};
 
 impl DbStore {
     pub(in crate::store) async fn revoke_key(
@@ -70,7 +70,7 @@ impl DbStore {
 
     pub(in crate::store) async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_key, public_key, created_at, retired_at, revoked_at, verify_until
+            "SELECT kid, alg, private_key, public_key, created_at, retired_at, revoked_at, verify_until, active_at
              FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.writer)
@@ -91,44 +91,31 @@ impl DbStore {
                     retired_at: r.try_get(5)?,
                     revoked_at: r.try_get(6)?,
                     verify_until: r.try_get(7)?,
+                    active_at: r.try_get(8)?,
                 })
             })
             .collect()
     }
 
-    pub(in crate::store) async fn rotate_key(
+    pub(in crate::store) async fn add_next_key(
         &self,
         new: &KeyMaterial,
         now: i64,
-        verify_until: i64,
-        unless_active: bool,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        // Serialise with rotations on other instances: two at once would
-        // each retire the key they saw active and leave two active keys.
-        // With `unless_active`, only the first of several instances starting
-        // together creates a key.
+        // Serialised with every key change on every instance (the log
+        // lock), so instances starting together publish one next key.
         lock_log(&mut tx).await?;
-        if unless_active {
-            let active: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM signing_keys
-                 WHERE retired_at IS NULL AND revoked_at IS NULL AND alg = $1",
-            )
-            .bind(new.alg.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if active > 0 {
-                return Ok(false);
-            }
-        }
-        sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1, verify_until = $2
-             WHERE retired_at IS NULL AND revoked_at IS NULL",
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM signing_keys
+             WHERE alg = $1 AND active_at IS NULL AND revoked_at IS NULL",
         )
-        .bind(now)
-        .bind(verify_until)
-        .execute(&mut *tx)
+        .bind(new.alg.as_str())
+        .fetch_one(&mut *tx)
         .await?;
+        if pending > 0 {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -141,5 +128,82 @@ impl DbStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    pub(in crate::store) async fn promote_next_key(
+        &self,
+        p: &Promotion<'_>,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let alg = p.successor.alg.as_str();
+        let mut tx = self.begin().await?;
+        lock_log(&mut tx).await?;
+        if p.unless_signing {
+            let signing: Option<(String, i64)> = sqlx::query_as(
+                "SELECT kid, active_at FROM signing_keys
+                 WHERE alg = $1 AND revoked_at IS NULL AND active_at <= $2
+                   AND (retired_at IS NULL OR retired_at > $2)
+                 ORDER BY active_at DESC LIMIT 1",
+            )
+            .bind(alg)
+            .bind(p.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if signing.is_some() {
+                return Ok(signing);
+            }
+        }
+        let next: Option<(String, i64)> = sqlx::query_as(
+            "SELECT kid, created_at FROM signing_keys
+             WHERE alg = $1 AND active_at IS NULL AND revoked_at IS NULL
+             ORDER BY created_at, kid LIMIT 1",
+        )
+        .bind(alg)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((kid, published_at)) = next else {
+            return Ok(None);
+        };
+        // It signs once every verifier that caches the JWKS as allowed
+        // has seen it (at once when that was long ago, or when asked to).
+        let at = (published_at + p.delay).max(p.now);
+        sqlx::query("UPDATE signing_keys SET active_at = $1 WHERE kid = $2")
+            .bind(at)
+            .bind(&kid)
+            .execute(&mut *tx)
+            .await?;
+        // Whatever signs, or is due to, until then stops then; its tokens
+        // verify for as long as one signed at that moment could live.
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1, verify_until = $2
+             WHERE active_at IS NOT NULL AND revoked_at IS NULL AND kid <> $3
+               AND (retired_at IS NULL OR retired_at > $1)",
+        )
+        .bind(at)
+        .bind(at + p.token_life)
+        .bind(&kid)
+        .execute(&mut *tx)
+        .await?;
+        // Next keys of another algorithm (the configured one changed)
+        // will never sign: they leave the JWKS and are purged.
+        sqlx::query(
+            "UPDATE signing_keys SET active_at = $1, retired_at = $1, verify_until = $1
+             WHERE active_at IS NULL AND revoked_at IS NULL AND alg <> $2",
+        )
+        .bind(p.now)
+        .bind(alg)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&p.successor.kid)
+        .bind(alg)
+        .bind(&p.successor.private)
+        .bind(&p.successor.public)
+        .bind(p.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((kid, at)))
     }
 }

@@ -325,51 +325,74 @@ pub(in crate::store) async fn revoke_sessions_in(
 /// One `UPDATE … RETURNING` marks and reads the rows: it takes each row's
 /// lock, so a rotation in flight is waited for and the `access_expires_at`
 /// it raised is the one returned (PostgreSQL re-reads a row it waited for).
+///
+/// Sessions named that were revoked before (by another process, say the
+/// CLI, whose entry this instance may not have read yet) are read next,
+/// while a token of theirs could still be valid, into [`Revoked::known`]:
+/// acknowledging this request means enforcing them here at once, not after
+/// the next poll. Read after the update, whose row locks waited for any
+/// revocation in flight: the read's fresh snapshot sees it committed.
 pub(in crate::store) async fn end_sessions_in(
     tx: &mut Transaction<'static, Db>,
     req: &SessionRevocation,
 ) -> Result<Revoked, StoreError> {
     // One session goes by primary key: a user with thousands of sessions
     // must not make every local logout scan them all.
-    let rows = match &req.only {
-        Some(id) => {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $1
-                 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL
-                 RETURNING id, expires_at, access_expires_at",
-            )
-            .bind(req.now)
-            .bind(id)
-            .bind(&req.user_id)
-            .fetch_all(&mut **tx)
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $1
-                 WHERE user_id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR id <> $3)
-                 RETURNING id, expires_at, access_expires_at",
-            )
-            .bind(req.now)
-            .bind(&req.user_id)
-            .bind(&req.except)
-            .fetch_all(&mut **tx)
-            .await?
-        }
+    let scope = match &req.only {
+        Some(_) => "id = $2 AND user_id = $3",
+        None => "user_id = $3 AND ($2 IS NULL OR id <> $2)",
     };
+    let named = req.only.as_ref().or(req.except.as_ref());
+    let update = format!(
+        "UPDATE sessions SET revoked_at = $1 WHERE {scope} AND revoked_at IS NULL
+         RETURNING id, expires_at, access_expires_at"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(update))
+        .bind(req.now)
+        .bind(named)
+        .bind(&req.user_id)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut out = Revoked::default();
+    let mut ended = std::collections::HashSet::new();
     for row in &rows {
         let (id, expires_at, access_expires_at): (String, i64, i64) =
             (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         if expires_at > req.now {
             out.live_sessions += 1;
         }
+        ended.insert(id.clone());
         out.revocations.push(session_revocation(
             id,
             access_expires_at,
             req.now,
             req.leeway,
         ));
+    }
+    // A revoked session matters while its revocation does (see
+    // `session_revocation`).
+    let earlier = format!(
+        "SELECT id, access_expires_at, revoked_at FROM sessions
+         WHERE {scope} AND revoked_at IS NOT NULL
+           AND (access_expires_at >= $1 OR revoked_at >= $1)"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(earlier))
+        .bind(req.now - req.leeway)
+        .bind(named)
+        .bind(&req.user_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in &rows {
+        let (id, access_expires_at, revoked_at): (String, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if !ended.contains(&id) {
+            out.known.push(session_revocation(
+                id,
+                access_expires_at,
+                revoked_at,
+                req.leeway,
+            ));
+        }
     }
     if let Some(expires_at) = req.user_expires_at {
         out.revocations.push(Revocation {

@@ -596,7 +596,7 @@ impl<'w> Client<'w> {
         let req = self
             .world
             .http
-            .post(self.world.url(i, "/admin/keys/rotate"))
+            .post(self.world.url(i, "/admin/keys/rotate?immediate=true"))
             .bearer_auth(ADMIN_TOKEN);
         self.world.send(i, "rotate_key", req).await;
     }
