@@ -36,5 +36,7 @@ ensure_test_tools
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The OpenAPI document against the live server: schemathesis, every check.
+bash scripts/schemathesis.sh
 # Every fuzz target for a few seconds (fuzz/, docs/fuzzing.md).
 bash scripts/fuzz.sh 10

@@ -11,7 +11,7 @@ pub enum AccountError {
     #[error("username must be 1-64 characters of A-Z a-z 0-9 . _ @ -")]
     Username,
     /// Password too short or too long.
-    #[error("password must be 8-1024 bytes")]
+    #[error("password must be at least 8 characters and at most 1024 bytes")]
     Password,
 }
 
@@ -34,9 +34,12 @@ pub fn fold_username(u: &str) -> String {
     u.to_ascii_lowercase()
 }
 
-/// Checks a new password: 8–1024 bytes.
+/// Checks a new password: at least 8 characters, at most 1024 bytes.
+/// Characters, not bytes, at the low end (SPEC §5 says bytes): "ééé" is
+/// 6 bytes but 3 characters, and the OpenAPI document (JSON Schema
+/// counts characters) must say exactly what is accepted.
 pub fn check_password(p: &str) -> Result<(), AccountError> {
-    if (8..=MAX_PASSWORD).contains(&p.len()) {
+    if p.len() <= MAX_PASSWORD && p.chars().count() >= 8 {
         Ok(())
     } else {
         Err(AccountError::Password)
@@ -61,6 +64,8 @@ mod tests {
         assert!(check_password("12345678").is_ok());
         assert!(check_password(&"x".repeat(1024)).is_ok());
         assert!(check_password("1234567").is_err());
+        assert!(check_password("éééé").is_err(), "8 bytes, 4 characters");
+        assert!(check_password("éééééééé").is_ok());
         assert!(check_password(&"x".repeat(1025)).is_err());
     }
 }

@@ -5,12 +5,12 @@
 //! admin token is configured.
 
 use aws_lc_rs::{constant_time, digest};
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::bearer;
 use super::error::{ApiError, ErrorBody};
@@ -19,11 +19,11 @@ use crate::app::AppState;
 use crate::{keyring, revoke};
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users/{username}/logout", post(logout_user))
-        .route("/admin/keys/rotate", post(rotate))
-        .route("/admin/keys/{kid}/revoke", post(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logout_user))
+        .routes(routes!(rotate))
+        .routes(routes!(revoke_key))
 }
 
 /// Proof that the request carries the admin token.
@@ -100,6 +100,7 @@ pub struct Rotation {
 
 /// `?immediate=` of a rotation.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RotateQuery {
     /// Switch at once (emergency) instead of after the JWKS `max-age`.
     #[serde(default)]

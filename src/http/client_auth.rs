@@ -77,21 +77,24 @@ fn form_decode(s: &str) -> Option<String> {
 }
 
 /// What a request presented: HTTP Basic, or the `client_id` and
-/// `client_secret` fields of its body. Both at once is refused (RFC 6749
-/// §2.3: one method per request).
+/// `client_secret` fields of its body. Both at once must agree (RFC 6749
+/// §2.3 asks clients for one method; fields that repeat the Basic
+/// credentials, or are empty, are tolerated, anything else is 401).
 pub fn presented(
     headers: &HeaderMap,
     id: Option<String>,
     secret: Option<String>,
 ) -> Result<Option<Presented>, ApiError> {
-    let from_header = basic(headers)?;
-    if from_header.is_some() && (id.is_some() || secret.is_some()) {
-        return Err(ApiError::InvalidRequest(
-            "client credentials sent both as HTTP Basic and in the body".into(),
-        ));
-    }
-    if from_header.is_some() {
-        return Ok(from_header);
+    if let Some(b) = basic(headers)? {
+        // Body fields beside Basic must say the same (or be empty):
+        // credentials that disagree authenticate nobody.
+        let agrees = |field: Option<&str>, value: Option<&str>| {
+            field.is_none_or(|f| f.is_empty() || Some(f) == value)
+        };
+        if agrees(id.as_deref(), Some(&b.id)) && agrees(secret.as_deref(), b.secret.as_deref()) {
+            return Ok(Some(b));
+        }
+        return Err(ApiError::InvalidClient { challenge: true });
     }
     match id {
         Some(id) => Ok(Some(Presented {
@@ -99,9 +102,8 @@ pub fn presented(
             secret,
             basic: false,
         })),
-        None if secret.is_some() => Err(ApiError::InvalidRequest(
-            "client_secret without client_id".into(),
-        )),
+        // A secret alone authenticates nobody (RFC 6749 §5.2).
+        None if secret.is_some() => Err(ApiError::InvalidClient { challenge: false }),
         None => Ok(None),
     }
 }
@@ -196,11 +198,13 @@ mod tests {
     }
 
     #[test]
-    fn one_method_per_request() {
+    fn basic_and_body_must_agree() {
         let b64 = base64::engine::general_purpose::STANDARD.encode("a:b");
         let h = headers(&format!("Basic {b64}"));
-        assert!(presented(&h, Some("a".into()), None).is_err());
-        assert!(presented(&h, None, Some("b".into())).is_err());
+        assert!(presented(&h, Some("a".into()), Some(String::new())).is_ok());
+        assert!(presented(&h, Some("a".into()), Some("b".into())).is_ok());
+        assert!(presented(&h, Some("x".into()), None).is_err());
+        assert!(presented(&h, None, Some("c".into())).is_err());
         assert!(presented(&HeaderMap::new(), None, Some("b".into())).is_err());
         let post = presented(&HeaderMap::new(), Some("a".into()), Some("b".into()))
             .expect("well formed")

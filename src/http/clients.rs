@@ -1,11 +1,11 @@
 //! `GET/POST /admin/clients`, `DELETE /admin/clients/{id}`: registered
 //! clients, managed with the admin token (SPEC §5).
 
+use axum::Json as JsonBody;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json as JsonBody, Router};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::admin::Admin;
 use super::error::{ApiError, ErrorBody};
@@ -15,17 +15,17 @@ use crate::clients;
 use crate::store::ClientRecord;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/clients", get(list).post(create))
-        .route("/admin/clients/{id}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
 }
 
 /// A client to register.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewClient {
     /// What to call it (1-64 printable ASCII characters).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(pattern = "^[ -~]{1,64}$")]
     name: String,
     /// May call `/oauth/introspect`.
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct NewClient {
 
 /// A registered client's credentials: the secret is shown only here.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Credentials {
+pub struct ClientCredentials {
     client_id: String,
     client_secret: String,
 }
@@ -84,7 +84,7 @@ async fn list(State(state): State<AppState>, _: Admin) -> Result<JsonBody<Client
 /// Register a client; its secret is in this answer only.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin" = [])),
     request_body = NewClient,
-    responses((status = 201, body = Credentials),
+    responses((status = 201, body = ClientCredentials),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "admin_disabled", body = ErrorBody),
@@ -94,14 +94,14 @@ async fn create(
     State(state): State<AppState>,
     _: Admin,
     Json(c): Json<NewClient>,
-) -> Result<(StatusCode, JsonBody<Credentials>), ApiError> {
+) -> Result<(StatusCode, JsonBody<ClientCredentials>), ApiError> {
     clients::check_name(&c.name).map_err(|e| ApiError::InvalidRequest(e.into()))?;
     let reg = clients::register(&c.name, c.introspect, c.feed, state.clock.now());
     state.store.create_client(&reg.record).await?;
     tracing::info!(client_id = %reg.record.id, name = %reg.record.name, "client registered");
     Ok((
         StatusCode::CREATED,
-        JsonBody(Credentials {
+        JsonBody(ClientCredentials {
             client_id: reg.record.id,
             client_secret: reg.secret,
         }),

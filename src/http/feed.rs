@@ -17,14 +17,14 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
-use axum::{Json, Router};
 use futures_util::Stream;
 use jwtd_core::revocation::Revocation;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client_auth::FeedReader;
 use super::error::{ApiError, ErrorBody};
@@ -32,10 +32,10 @@ use super::extract::Query;
 use crate::app::AppState;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/revocations", get(list))
-        .route("/revocations/stream", get(stream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stream))
 }
 
 /// One revocation as clients see it.
@@ -58,6 +58,21 @@ impl From<Revocation> for Item {
     }
 }
 
+/// One server-sent event of `/revocations/stream`, as the wire carries
+/// it: its `data` is JSON text (an [`Item`] for `revocation`, `{cursor}`
+/// for `heartbeat`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SseEvent {
+    /// `revocation`, `heartbeat` or `reset`.
+    #[schema(pattern = "^(revocation|heartbeat|reset)$")]
+    event: String,
+    /// The cursor (on `revocation` events).
+    id: Option<String>,
+    /// JSON text.
+    data: String,
+}
+
 /// `GET /revocations` body: one page of the live snapshot.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct List {
@@ -71,10 +86,12 @@ pub struct List {
 
 /// `GET /revocations` query.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// A page cursor: the `next` of the previous page.
     after: Option<String>,
     /// Items per page, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
 }
 
@@ -96,9 +113,10 @@ fn parse_page_cursor(s: &str, log_head: i64) -> Option<(i64, i64)> {
 
 /// The live revocations, one page at a time, and the cursor to stream from
 /// afterwards (SPEC §5).
-#[utoipa::path(get, path = "/revocations", tag = "admin", security(("admin" = [])),
+#[utoipa::path(get, path = "/revocations", tag = "admin", security(("client" = []), ("admin" = [])),
     params(ListQuery),
-    responses((status = 200, body = List), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = List), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     _: FeedReader,
@@ -172,10 +190,13 @@ async fn next_rows(
 }
 
 /// Server-sent events, one per revocation; resumes after `Last-Event-ID`.
-#[utoipa::path(get, path = "/revocations/stream", tag = "admin", security(("admin" = [])),
-    params(("Last-Event-ID" = Option<String>, Header, description = "cursor to resume after")),
-    responses((status = 200, description = "event: revocation (id: cursor, data: Item), and event: heartbeat (data: {cursor}: the log head) at least once a second", content_type = "text/event-stream", body = Item),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/revocations/stream", tag = "admin", security(("client" = []), ("admin" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]+$", description = "cursor to resume after")),
+    responses((status = 200, description = "Server-sent events: `revocation` (id: its cursor; data: an Item as JSON), \
+`heartbeat` at least once a second (data: {\"cursor\": the log head}), `reset` when the resume point is gone",
+            content_type = "text/event-stream", body = SseEvent),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
     _: FeedReader,

@@ -1,28 +1,36 @@
 //! `/auth/verify`: forward authentication for reverse proxies (nginx
 //! `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`). The proxy sends
 //! the client's `Authorization` header; 200 lets the request through with the
-//! caller's identity in headers, 401 stops it. Any method is accepted,
-//! because proxies forward the original one.
+//! caller's identity in headers, 401 stops it. Every usual method is
+//! accepted (and documented), because proxies forward the original one.
 
-use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::on;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::AuthContext;
 use crate::app::AppState;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
+pub fn router() -> OpenApiRouter<AppState> {
     // Envoy's ext_authz appends the original path to `path_prefix`, so
-    // anything under /auth/verify/ is the same check.
-    Router::new()
-        .route("/auth/verify", any(verify))
-        .route("/auth/verify/{*original_path}", any(verify))
+    // anything under /auth/verify/ is the same check (described under
+    // /auth/verify: OpenAPI has no catch-all path parameter).
+    let methods = axum::routing::MethodFilter::GET
+        .or(axum::routing::MethodFilter::POST)
+        .or(axum::routing::MethodFilter::PUT)
+        .or(axum::routing::MethodFilter::PATCH)
+        .or(axum::routing::MethodFilter::DELETE)
+        .or(axum::routing::MethodFilter::OPTIONS);
+    OpenApiRouter::new()
+        .routes(routes!(verify))
+        .route("/auth/verify/{*original_path}", on(methods, verify))
 }
 
-/// Forward authentication (any method).
-#[utoipa::path(get, path = "/auth/verify", tag = "sessions", security(("bearer" = [])),
+/// Forward authentication: the proxy's request, with its original method
+/// (the same check answers under `/auth/verify/<original path>`).
+#[utoipa::path(method(get, head, post, put, patch, delete, options), path = "/auth/verify", tag = "sessions", security(("bearer" = [])),
     responses((status = 200, description = "valid; identity in X-Auth-Subject, X-Auth-Username, X-Auth-Session",
             headers(("X-Auth-Subject" = String), ("X-Auth-Username" = String), ("X-Auth-Session" = String))),
         (status = 401, body = super::error::ErrorBody)))]

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use aws_lc_rs::{digest, hmac};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
-use axum::{Router, response::IntoResponse};
+use axum::response::IntoResponse;
 use jwtd_core::claims::AccessClaims;
 use jwtd_core::id::{Id128, random_token};
 use jwtd_core::{b64, token};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client_auth;
 use super::error::{ApiError, ErrorBody};
@@ -20,16 +20,20 @@ use crate::app::AppState;
 use crate::store::{NewSession, StoreError, UserRecord};
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/login", post(login))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
 }
 
 /// Username and password, for both register and login.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
+    /// 1-64 of `A-Za-z0-9._@-`; stored lowercased.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     username: String,
+    /// At least 8 characters, at most 1024 bytes (UTF-8).
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
@@ -45,7 +49,11 @@ pub struct Registered {
 /// itself with `client_secret` or HTTP Basic).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
+    /// Any case.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     username: String,
+    /// At most 1024 bytes (UTF-8).
+    #[schema(max_length = 1024)]
     password: String,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -156,6 +164,8 @@ async fn on_hash_slot<T: Send + 'static>(
         (status = 200, description = "logged in", body = TokenResponse),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_credentials, or invalid_client", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody),
         (status = 429, description = "too_many_attempts (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,

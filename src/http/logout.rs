@@ -5,12 +5,12 @@
 //! access token lapsed can still end the session. A token that is already
 //! revoked gets 200 and changes nothing, so retries are harmless.
 
+use axum::Json as AxumJson;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
-use axum::{Json as AxumJson, Router};
 use jwtd_core::token::{Expiry, TokenError};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::{authenticate_with_current_keys, bearer};
 use super::error::{ApiError, ErrorBody, Rejection};
@@ -19,8 +19,8 @@ use crate::app::AppState;
 use crate::revoke;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/logout", post(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(logout))
 }
 
 /// Which sessions a logout ends.
@@ -45,6 +45,7 @@ pub struct LogoutBody {
 
 /// Query string.
 #[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutQuery {
     scope: Option<Scope>,
 }
@@ -59,12 +60,14 @@ pub struct LogoutResponse {
 
 /// End the caller's session, their other sessions, or all of them.
 #[utoipa::path(post, path = "/logout", tag = "sessions", params(LogoutQuery),
-    request_body(content = LogoutBody, description = "optional; the token may come here instead of the Authorization header"),
+    request_body(content = Option<LogoutBody>, description = "optional; the token may come here instead of the Authorization header"),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "logged out (also when already revoked)", body = LogoutResponse),
         (status = 400, description = "invalid_token or invalid_request", body = ErrorBody),
-        (status = 401, description = "unauthorized: no token", body = ErrorBody)))]
+        (status = 401, description = "unauthorized: no token", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -21,6 +21,8 @@ mod sessions;
 mod track;
 
 use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{AuthContext, authenticate, authenticate_parts, bearer};
 pub use error::{ApiError, Rejection};
@@ -39,7 +41,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// at [`MAX_BODY_BYTES`] themselves, which spares every request (bodiless
 /// ones included) a layer's boxing and an extension.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Each module's routes come from its handlers' `#[utoipa::path]`
+    // (method and path), so `/openapi.json` lists exactly what is served.
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(login::router())
         .merge(refresh::router())
         .merge(logout::router())
@@ -52,6 +56,9 @@ pub fn router(state: AppState) -> Router {
         .merge(forward_auth::router())
         .merge(feed::router())
         .merge(openapi::router())
+        .split_for_parts();
+    openapi::publish(&api);
+    router
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(track::TrackRequestsLayer)

@@ -1,12 +1,12 @@
 //! OAuth endpoints: token revocation (RFC 7009) and introspection (RFC 7662).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use jwtd_core::token::Expiry;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::authenticate_with_current_keys;
 use super::client_auth;
@@ -18,10 +18,10 @@ use crate::clients::Right;
 use crate::revoke;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/revoke", post(revoke_token))
-        .route("/oauth/introspect", post(introspect))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(revoke_token))
+        .routes(routes!(introspect))
 }
 
 /// RFC 7009 / 7662 form, with the client's credentials when it sends
@@ -49,10 +49,13 @@ fn required(token: String) -> Result<String, ApiError> {
 /// Answers 200 for every token, valid or not (RFC 7009 §2.2); a tampered
 /// token is unknown and revokes nothing.
 /// Revoke a token (RFC 7009): access token by jti, refresh token by session.
-#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", security((), ("client" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked, or unknown: the same answer"),
-        (status = 400, description = "invalid_request: no token", body = ErrorBody)))]
+        (status = 400, description = "invalid_request: no token", body = ErrorBody),
+        (status = 401, description = "invalid_client: wrong client credentials", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -95,10 +98,14 @@ async fn revoke_token(
 /// Describes a live access token to an admin; anything else, exactly
 /// `{"active": false}` (RFC 7662 §2.2: no hint why).
 /// Introspect a token (RFC 7662).
-#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", security(("admin" = [])),
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", security(("client" = []), ("admin" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "{active:false}, or the live token's claims", body = Introspection),
-        (status = 401, body = ErrorBody), (status = 403, description = "admin_disabled", body = ErrorBody)))]
+        (status = 400, description = "invalid_request: no token", body = ErrorBody),
+        (status = 401, description = "invalid_client, or a wrong admin token", body = ErrorBody),
+        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

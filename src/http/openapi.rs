@@ -1,33 +1,21 @@
 //! `GET /openapi.json`: the OpenAPI 3 document, generated from the
 //! `#[utoipa::path]` annotations on the handlers themselves.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    admin, clients, feed, forward_auth, keys, login, logout, oauth, ops, refresh, sessions,
-};
 use crate::app::AppState;
 
-/// The API description.
+/// The API description; the paths are added from the router (see
+/// [`super::router`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "jwtd", description = "JWT issuer and revocation service: logout that actually works."),
-    paths(
-        login::register, login::login, refresh::refresh, refresh::token,
-        logout::logout,
-        sessions::protected, sessions::me, sessions::list, sessions::remove,
-        forward_auth::verify,
-        oauth::revoke_token, oauth::introspect,
-        keys::jwks, keys::metadata,
-        feed::list, feed::stream,
-        admin::logout_user, admin::rotate, admin::revoke_key,
-        clients::list, clients::create, clients::remove,
-        ops::healthz, ops::readyz, ops::metrics,
-        openapi_json,
-    ),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
@@ -47,17 +35,39 @@ impl Modify for Security {
         };
         components.add_security_scheme("bearer", bearer("an access token (JWT, typ at+jwt)"));
         components.add_security_scheme("admin", bearer("the configured admin_token"));
+        components.add_security_scheme(
+            "client",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "a registered client: client_secret_basic (or, on POST forms, client_secret_post)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi_json))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
+}
+
+/// The document, serialised once when the first router is built.
+static DOCUMENT: OnceLock<String> = OnceLock::new();
+
+/// Keeps the document the router was built from, for [`openapi_json`].
+pub fn publish(api: &utoipa::openapi::OpenApi) {
+    DOCUMENT.get_or_init(|| api.to_json().unwrap_or_else(|_| "{}".to_owned()));
 }
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3 document")))]
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.get().cloned().unwrap_or_default(),
+    )
 }

@@ -4,13 +4,13 @@
 //! 400 `invalid_grant`). Either way the session's own client must present
 //! the token.
 
+use axum::Json as JsonBody;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json as JsonBody, Router};
 use jwtd_core::id::Id128;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client_auth::{self, Client};
 use super::error::{ApiError, ErrorBody};
@@ -20,10 +20,10 @@ use crate::app::AppState;
 use crate::store::{RefreshOutcome, RefreshRequest};
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/token/refresh", post(refresh))
-        .route("/oauth/token", post(token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(refresh))
+        .routes(routes!(token))
 }
 
 /// `/token/refresh` request; a registered client's session also needs the
@@ -35,11 +35,15 @@ pub struct RefreshBody {
     client_secret: Option<String>,
 }
 
-/// RFC 6749 §6 refresh request, form-encoded.
+/// RFC 6749 §6 refresh request, form-encoded. Both fields are required
+/// (declared so); read as optional, so that their absence is answered
+/// with RFC 6749's `invalid_request` rather than a generic form error.
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct TokenForm {
+pub struct TokenRequest {
     /// Must be `refresh_token`.
+    #[schema(required = true, pattern = "^refresh_token$")]
     grant_type: Option<String>,
+    #[schema(required = true, min_length = 1)]
     refresh_token: Option<String>,
     /// Accepted and ignored: jwtd tokens carry no scopes.
     #[allow(dead_code)]
@@ -150,7 +154,7 @@ async fn refresh(
 
 /// The OAuth 2 token endpoint (RFC 6749 §6): `grant_type=refresh_token`.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "rotated (Cache-Control: no-store)", body = OAuthTokenResponse),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = ErrorBody),
@@ -160,7 +164,7 @@ async fn refresh(
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    Form(form): Form<TokenRequest>,
 ) -> Response {
     let answer = async {
         let presented = client_auth::presented(&headers, form.client_id, form.client_secret)?;

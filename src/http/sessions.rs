@@ -1,12 +1,12 @@
 //! The caller's own view: `GET /protected`, `GET /me`, `GET /sessions`,
 //! `DELETE /sessions/{id}`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::AuthContext;
 use super::error::{ApiError, ErrorBody};
@@ -18,12 +18,12 @@ use crate::app::AppState;
 use crate::revoke;
 
 /// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/protected", get(protected))
-        .route("/me", get(me))
-        .route("/sessions", get(list))
-        .route("/sessions/{id}", delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(protected))
+        .routes(routes!(me))
+        .routes(routes!(list))
+        .routes(routes!(remove))
 }
 
 /// `GET /protected` body: the schema, and (below) the one place that writes

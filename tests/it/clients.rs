@@ -198,14 +198,14 @@ async fn introspection_takes_a_client_with_the_right() {
             "no Basic was tried"
         );
     }
-    // One method per request.
+    // Basic and body fields that disagree authenticate nobody.
     let both = [
         ("token", t.access.as_str()),
-        ("client_id", &rs.id),
-        ("client_secret", &rs.secret),
+        ("client_id", &feed_only.id),
+        ("client_secret", &feed_only.secret),
     ];
     let r = post_basic(&app, "/oauth/introspect", &rs, &both).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("post", "/register"),
     ("post", "/login"),
     ("post", "/token/refresh"),
+    ("post", "/oauth/token"),
     ("post", "/logout"),
     ("get", "/protected"),
     ("get", "/me"),
@@ -22,6 +23,9 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("get", "/auth/verify"),
     ("get", "/revocations"),
     ("get", "/revocations/stream"),
+    ("get", "/admin/clients"),
+    ("post", "/admin/clients"),
+    ("delete", "/admin/clients/{id}"),
     ("post", "/admin/users/{username}/logout"),
     ("post", "/admin/keys/rotate"),
     ("post", "/admin/keys/{kid}/revoke"),
@@ -81,6 +85,32 @@ async fn openapi_lists_every_spec_route_with_schemas() {
     }
     assert!(schemas["TokenResponse"]["properties"]["refresh_token"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["securitySchemes"]["client"].is_object());
+    // What schemathesis found wrong in the first version (#11 item 5).
+    let logout = &paths["/logout"]["post"];
+    assert_eq!(
+        logout["parameters"][0]["in"], "query",
+        "scope is a query parameter"
+    );
+    assert_ne!(
+        logout["requestBody"]["required"], true,
+        "the body is optional"
+    );
+    assert!(
+        schemas["TokenForm"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&"token".into()))
+    );
+    assert!(schemas["Credentials"]["properties"]["username"]["pattern"].is_string());
+    for method in ["get", "post", "delete"] {
+        assert!(
+            paths["/auth/verify"][method].is_object(),
+            "{method} /auth/verify"
+        );
+    }
+    for code in ["413", "415"] {
+        assert!(paths["/oauth/introspect"]["post"]["responses"][code].is_object());
+    }
 
     // Every documented operation is really routed: never 404 or 405.
     for (path, item) in &paths {

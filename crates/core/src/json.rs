@@ -53,6 +53,11 @@ pub fn decode_body<T: DeserializeOwned>(
     if !is_json(content_type) {
         return Err(BodyError::NotJson);
     }
+    // Every request body is an object: serde would also read a struct from
+    // an array of its fields (`[null, null]`), which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(BodyError::Invalid("JSON body must be an object".into()));
+    }
     serde_json::from_slice(bytes)
         .map(Some)
         .map_err(|e| BodyError::Invalid(format!("invalid JSON body: {e}")))
@@ -162,6 +167,10 @@ mod tests {
         assert_eq!(wrong, Err(BodyError::NotJson));
         let bad: Result<Option<serde_json::Value>, _> = decode_body(json, b"{", false);
         assert!(matches!(bad, Err(BodyError::Invalid(_))));
+        for not_an_object in [&b"[null, null]"[..], b" 1", b"null", b"\"x\""] {
+            let r: Result<Option<serde_json::Value>, _> = decode_body(json, not_an_object, true);
+            assert!(matches!(r, Err(BodyError::Invalid(_))), "{not_an_object:?}");
+        }
     }
 
     #[test]
