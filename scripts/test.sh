@@ -17,9 +17,10 @@ ensure_services() {
   fi
 }
 
-# Real peers some tests drive: nginx (forward-auth) and PyJWT (an
-# independent JOSE implementation). Installed from the distribution and
-# PyPI when missing.
+# Real peers some tests drive: nginx (forward-auth), PyJWT (an
+# independent JOSE implementation), authlib, and Node's openid-client,
+# oauth4webapi and jose (tests/interop/node, from its committed lock file).
+# Installed from the distribution, PyPI and npm when missing.
 ensure_test_tools() {
   if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "test.sh: installing nginx"
@@ -28,6 +29,14 @@ ensure_test_tools() {
   if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
     echo "test.sh: installing PyJWT"
     python3 -m pip install -q 'pyjwt[crypto]' >/dev/null || true
+  fi
+  if ! python3 -c 'import authlib, requests' >/dev/null 2>&1; then
+    echo "test.sh: installing authlib"
+    python3 -m pip install -q 'authlib>=1.9,<2' requests >/dev/null || true
+  fi
+  if [ ! -d tests/interop/node/node_modules ]; then
+    echo "test.sh: installing tests/interop/node (npm ci)"
+    npm ci --prefix tests/interop/node --no-audit --no-fund >/dev/null || true
   fi
 }
 

@@ -28,6 +28,7 @@ mod pg_races;
 mod purge;
 mod refresh;
 mod services;
+mod standard_clients;
 mod standards;
 mod store_suite;
 mod torture;
