@@ -43,7 +43,7 @@ fn indexed(state: &AppState, jti: Id128) -> bool {
         iat: 0,
         kid: "",
     };
-    state.index.check(&t).is_some()
+    state.view.index().check(&t).is_some()
 }
 
 async fn fresh_db() -> Option<String> {

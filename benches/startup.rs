@@ -53,7 +53,7 @@ fn startup(c: &mut Criterion) {
                 let state = AppState::new(config.clone(), Clock::system())
                     .await
                     .expect("constructs");
-                assert_eq!(state.index.len(), LIVE);
+                assert_eq!(state.view.index().len(), LIVE);
                 state.store.close().await;
             })
         })

@@ -15,6 +15,7 @@ use jwtd_core::revocation::{Revocation, RevocationIndex, RevocationKind};
 use jwtd_core::sigcache::CacheStats;
 use jwtd_core::token::Validation;
 use jwtd_core::verifier::Verifier;
+use jwtd_core::view::RevocationView;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
@@ -51,16 +52,15 @@ pub struct Inner {
     pub revocation_events: Notify,
     /// Cluster mode: publishes committed revocations to the other instances.
     pub fanout: Option<Fanout>,
-    /// Cluster mode: the moment (Unix ms) as of which this instance has
-    /// applied every committed revocation: the start of the last successful
-    /// log catch-up. Protected requests fail closed once it is older than
-    /// `max_staleness`.
-    fresh_as_of_ms: AtomicI64,
     /// Counters of the verified-token caches replaced by key changes, so
     /// the totals in `/metrics` never go down.
     retired_cache: std::sync::Mutex<CacheStats>,
-    /// In-memory revocations, consulted on every request.
-    pub index: RevocationIndex,
+    /// In-memory revocations, consulted on every request, with the log
+    /// position applied and (cluster mode) the moment as of which every
+    /// committed revocation is applied: the start of the last successful
+    /// log catch-up. Protected requests fail closed once it is older than
+    /// `max_staleness`. The same view an embedded verifier runs.
+    pub view: RevocationView,
     /// Expected iss/aud/leeway.
     pub validation: Validation,
     /// Time source (fixed in some tests).
@@ -75,8 +75,6 @@ pub struct Inner {
     /// replay within the grace gets the same successor without the server
     /// ever storing a token (only hashes).
     pub refresh_key: hmac::Key,
-    /// Position in the store's revocation log already applied to `index`.
-    pub log_seq: AtomicI64,
     /// Turns true when shutdown begins: long-lived responses (SSE streams)
     /// watch it and end.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
@@ -188,14 +186,12 @@ impl AppState {
             admin_token_hash,
             revocation_events: Notify::new(),
             fanout,
-            fresh_as_of_ms: AtomicI64::new(now_ms()),
             retired_cache: std::sync::Mutex::default(),
-            index,
+            view: RevocationView::new(index, seq, now_ms()),
             validation,
             clock,
             hasher,
             refresh_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            log_seq: AtomicI64::new(seq),
             shutting_down: tokio::sync::watch::Sender::new(false),
         })))
     }
@@ -238,15 +234,13 @@ impl AppState {
 
     /// How far behind the shared log this instance's view may be, in ms.
     pub fn staleness_ms(&self) -> i64 {
-        (now_ms() - self.fresh_as_of_ms.load(Ordering::Acquire)).max(0)
+        self.view.staleness_ms(now_ms())
     }
 
     /// Applies revocations that the store has committed to the index.
     pub fn apply(&self, revocations: &[Revocation]) {
-        for r in revocations {
-            if let Err(e) = self.index.insert(r) {
-                tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
-            }
+        for (r, e) in self.view.apply(revocations) {
+            tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
         }
         if !revocations.is_empty() {
             self.revocation_events.notify_waiters();
@@ -270,7 +264,7 @@ impl AppState {
         let ring = keyring::build(&stored, now)?;
         // Before the ring is swapped: a ring that holds a revoked key must
         // never be visible while the index does not reject that key.
-        index_revoked_keys(&self.index, &stored);
+        index_revoked_keys(self.view.index(), &stored);
         let fresh = Verifier::new(ring, self.config.serve.verify_cache_size);
         let old = self.keys.swap(Arc::new(fresh)).cache_stats();
         let mut retired = self.retired_cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -325,14 +319,14 @@ impl AppState {
         let started = now_ms();
         let mut total = 0;
         loop {
-            let seq = self.log_seq.load(Ordering::Acquire);
+            let seq = self.view.position();
             let batch = self.store.revocations_since(seq, BATCH).await?;
             let Some(&(last, _)) = batch.last() else {
                 break;
             };
             let list: Vec<Revocation> = batch.into_iter().map(|(_, r)| r).collect();
             self.apply(&list);
-            self.log_seq.fetch_max(last, Ordering::AcqRel);
+            self.view.advance_to(last);
             total += list.len();
             if list.len() < BATCH as usize {
                 break;
@@ -348,7 +342,7 @@ impl AppState {
         {
             tracing::warn!(error = %e, "key reload failed");
         }
-        self.fresh_as_of_ms.fetch_max(started, Ordering::AcqRel);
+        self.view.mark_fresh(started);
         Ok(total)
     }
 }

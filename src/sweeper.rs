@@ -102,7 +102,7 @@ impl<S: PartialEq> ChangeWatch<S> {
 /// One purge of the index and the store.
 pub async fn purge_once(state: &AppState) {
     let now = state.clock.now();
-    let dropped = state.index.sweep(now);
+    let dropped = state.view.index().sweep(now);
     let window = crate::config::secs(state.config.serve.login_failure_window);
     let purged = state
         .store

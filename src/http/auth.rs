@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
-use jwtd_core::revocation::RevocationIndex;
 use jwtd_core::token::{self, Expiry, TokenError, Validation, VerifiedToken};
 use jwtd_core::verifier::Verifier;
+use jwtd_core::view::RevocationView;
 
 use super::error::{ApiError, Rejection};
 use crate::app::AppState;
@@ -42,7 +42,9 @@ pub fn authenticate(
 ) -> Result<Arc<VerifiedToken>, Rejection> {
     let keys = state.keys.load();
     let now = state.clock.now();
-    let result = check(&keys, &state.index, &state.validation, token, now, expiry);
+    let result = state
+        .view
+        .check(&keys, &state.validation, token, now, expiry);
     crate::telemetry::verify_outcome(match &result {
         Ok(_) => "ok",
         Err(r) => r.reason(),
@@ -80,29 +82,12 @@ pub async fn authenticate_with_current_keys(
 /// exposed for benchmarks): verify, then look the token up in the index.
 pub fn authenticate_parts(
     keys: &Verifier,
-    index: &RevocationIndex,
+    view: &RevocationView,
     validation: &Validation,
     token: &str,
     now: i64,
 ) -> Result<Arc<VerifiedToken>, Rejection> {
-    check(keys, index, validation, token, now, Expiry::Enforce)
-}
-
-fn check(
-    keys: &Verifier,
-    index: &RevocationIndex,
-    validation: &Validation,
-    token: &str,
-    now: i64,
-    expiry: Expiry,
-) -> Result<Arc<VerifiedToken>, Rejection> {
-    let t = keys
-        .verify(token, validation, now, expiry)
-        .map_err(Rejection::Invalid)?;
-    if let Some(kind) = index.check(&t.revocation_ref()) {
-        return Err(Rejection::Revoked(kind));
-    }
-    Ok(t)
+    view.check(keys, validation, token, now, Expiry::Enforce)
 }
 
 impl FromRequestParts<AppState> for AuthContext {

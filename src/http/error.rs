@@ -4,57 +4,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jwtd_core::revocation::RevocationKind;
-use jwtd_core::token::TokenError;
 use serde_json::json;
 
 use crate::store::StoreError;
 
-/// Why a bearer token was refused on a protected route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rejection {
-    /// It failed verification.
-    Invalid(TokenError),
-    /// It verified but is revoked.
-    Revoked(RevocationKind),
-}
-
-impl Rejection {
-    /// Client-facing description (deliberately coarse for revocations: the
-    /// kind does not help an attacker, but neither does it help a client).
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::Invalid(e) => match e {
-                TokenError::TooLarge => "token too large",
-                TokenError::Malformed => "malformed token",
-                TokenError::UnknownKey => "unknown signing key",
-                TokenError::AlgorithmMismatch => "algorithm not allowed",
-                TokenError::WrongType => "not an access token",
-                TokenError::CriticalHeader => "unsupported critical header",
-                TokenError::BadSignature => "invalid signature",
-                TokenError::Expired => "token expired",
-                TokenError::NotYetValid => "token not yet valid",
-                TokenError::IssuedInFuture => "token issued in the future",
-                TokenError::WrongIssuer => "wrong issuer",
-                TokenError::WrongAudience => "wrong audience",
-            },
-            Self::Revoked(_) => "token revoked",
-        }
-    }
-
-    /// Stable reason label for metrics and logs.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Invalid(e) => e.reason(),
-            Self::Revoked(k) => match k {
-                RevocationKind::Token => "revoked_token",
-                RevocationKind::Session => "revoked_session",
-                RevocationKind::User => "revoked_user",
-                RevocationKind::Key => "revoked_key",
-            },
-        }
-    }
-}
+pub use jwtd_core::view::Rejection;
 
 /// The error body every failure carries (documentation type).
 #[derive(utoipa::ToSchema)]
@@ -226,10 +180,7 @@ impl IntoResponse for ApiError {
         let challenge = match &self {
             Self::Unauthorized | Self::WrongAdminToken => Some("Bearer".to_owned()),
             Self::InvalidClient { challenge: true } => Some(r#"Basic realm="jwtd""#.to_owned()),
-            Self::InvalidToken(r) => Some(format!(
-                r#"Bearer error="invalid_token", error_description="{}""#,
-                r.description()
-            )),
+            Self::InvalidToken(r) => Some(r.challenge()),
             _ => None,
         };
         let mut resp = (

@@ -51,7 +51,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(
-            state.index.counts(),
+            state.view.index().counts(),
             state.staleness_ms(),
             state.cache_stats(),
         ),

@@ -251,7 +251,7 @@ async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_
     // refused at each step.
     let later = start + 3600;
     clock.set(later);
-    app.state.index.sweep(later);
+    app.state.view.index().sweep(later);
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
     jwtd::sweeper::purge_once(&app.state).await;
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);

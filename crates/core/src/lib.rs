@@ -26,6 +26,8 @@
 //! * [`token`]: issue and verify access tokens.
 //! * [`revocation`]: the in-memory revocation index.
 //! * [`verifier`]: a key ring and its verified-token cache, as one value.
+//! * [`view`]: the revocation view (index, log position, freshness) and the
+//!   request-path check, shared by the server and embedded verifiers.
 //! * [`sigcache`]: that cache (memory-bounded, S3-FIFO, keyed by the whole
 //!   token), so a reused token skips its signature check (never its
 //!   revocation check).
@@ -47,3 +49,4 @@ pub mod revocation;
 pub mod sigcache;
 pub mod token;
 pub mod verifier;
+pub mod view;
