@@ -50,7 +50,8 @@ fn request_path(c: &mut Criterion) {
             let cold = Verifier::new(ring(), 0);
             let cached = Verifier::new(ring(), DEFAULT_CACHE_BYTES);
             let claims = fresh_claims(&validation, now);
-            let t = token::issue(cold.ring().active(), &claims).expect("issue succeeds");
+            let t = token::issue(cold.ring().active().expect("a signing key"), &claims)
+                .expect("issue succeeds");
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::AUTHORIZATION,
@@ -120,7 +121,8 @@ fn fleet(c: &mut Criterion) {
         let tokens: Vec<String> = (0..TOKENS)
             .map(|_| {
                 let claims = fresh_claims(&validation, now);
-                token::issue(verifier.ring().active(), &claims).expect("issue succeeds")
+                token::issue(verifier.ring().active().expect("a signing key"), &claims)
+                    .expect("issue succeeds")
             })
             .collect();
         let before = resident_bytes();

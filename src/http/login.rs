@@ -262,7 +262,8 @@ pub fn issue_access(
         client_id: client_id.to_owned(),
     };
     let keys = state.keys.load();
-    let t = token::issue(keys.ring().active(), &claims).map_err(|_| ApiError::Internal)?;
+    let signer = keys.ring().active().ok_or(ApiError::Internal)?;
+    let t = token::issue(signer, &claims).map_err(|_| ApiError::Internal)?;
     Ok((t, exp))
 }
 

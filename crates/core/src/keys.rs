@@ -79,6 +79,9 @@ pub enum KeyError {
     /// The crypto library failed to generate a key.
     #[error("key generation failed")]
     Generation,
+    /// A published JWK is not a verification key jwtd would sign with.
+    #[error("unusable JWK: {0}")]
+    Jwk(&'static str),
 }
 
 /// The stored form of a key: what the database keeps.
@@ -340,6 +343,44 @@ impl VerifyingKey {
         })
     }
 
+    /// Parses a published JWK (RFC 7517) as jwtd writes them: `kid`, and
+    /// `alg` pinning one of EdDSA (OKP Ed25519), ES256 (EC P-256) or RS256
+    /// (RSA of at least 2048 bits). The key's algorithm comes from the JWK,
+    /// never from a token: a token naming another one is refused.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<(String, Self), KeyError> {
+        let field = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+        let bytes =
+            |name: &'static str| field(name).and_then(b64::decode).ok_or(KeyError::Jwk(name));
+        let kid = field("kid").ok_or(KeyError::Jwk("kid"))?.to_owned();
+        if field("use").is_some_and(|u| u != "sig") {
+            return Err(KeyError::Jwk("use"));
+        }
+        let alg: Algorithm = field("alg")
+            .ok_or(KeyError::Jwk("alg"))?
+            .parse()
+            .map_err(|_| KeyError::Jwk("alg"))?;
+        let (kty, crv) = (field("kty"), field("crv"));
+        let public = match alg {
+            Algorithm::EdDSA if kty == Some("OKP") && crv == Some("Ed25519") => bytes("x")?,
+            Algorithm::ES256 if kty == Some("EC") && crv == Some("P-256") => {
+                let (x, y) = (bytes("x")?, bytes("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(KeyError::Jwk("x/y"));
+                }
+                [&[4u8][..], &x, &y].concat()
+            }
+            Algorithm::RS256 if kty == Some("RSA") => rsa_public_der(&bytes("n")?, &bytes("e")?),
+            _ => return Err(KeyError::Jwk("kty/crv do not fit alg")),
+        };
+        let m = KeyMaterial {
+            kid: kid.clone(),
+            alg,
+            private: Vec::new(),
+            public,
+        };
+        Ok((kid, Self::from_material(&m)?))
+    }
+
     /// The algorithm this key is pinned to.
     pub fn alg(&self) -> Algorithm {
         self.alg
@@ -354,13 +395,45 @@ impl VerifyingKey {
     }
 }
 
+/// PKCS#1 `RSAPublicKey` DER (SEQUENCE of the two INTEGERs) from a JWK's
+/// big-endian modulus and exponent: the form the verifier parses.
+fn rsa_public_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn len(out: &mut Vec<u8>, n: usize) {
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let b = n.to_be_bytes();
+            let skip = b.iter().take_while(|&&x| x == 0).count();
+            out.push(0x80 | (b.len() - skip) as u8);
+            out.extend_from_slice(&b[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, v: &[u8]) {
+        let v = &v[v.iter().take_while(|&&x| x == 0).count()..];
+        let pad = v.first().is_none_or(|&b| b & 0x80 != 0);
+        out.push(0x02);
+        len(out, v.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = vec![0x30];
+    len(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
 /// All keys that can verify tokens, and the one that signs new ones.
 ///
 /// Immutable: a rotation builds a new ring (inside a new
 /// [`crate::verifier::Verifier`]), so readers on the request path never
 /// take a lock.
 pub struct KeyRing {
-    active: Arc<SigningKey>,
+    active: Option<Arc<SigningKey>>,
     verifiers: HashMap<String, VerifyingKey>,
 }
 
@@ -373,14 +446,32 @@ impl KeyRing {
             verifiers.insert(m.kid.clone(), VerifyingKey::from_material(m)?);
         }
         Ok(Self {
-            active: Arc::new(SigningKey::from_material(active)?),
+            active: Some(Arc::new(SigningKey::from_material(active)?)),
             verifiers,
         })
     }
 
-    /// The key new tokens are signed with.
-    pub fn active(&self) -> &SigningKey {
-        &self.active
+    /// A ring that only verifies (a resource server's, from the JWKS).
+    pub fn verify_only(keys: impl IntoIterator<Item = (String, VerifyingKey)>) -> Self {
+        Self {
+            active: None,
+            verifiers: keys.into_iter().collect(),
+        }
+    }
+
+    /// The key new tokens are signed with; `None` for a verify-only ring.
+    pub fn active(&self) -> Option<&SigningKey> {
+        self.active.as_deref()
+    }
+
+    /// How many keys verify.
+    pub fn len(&self) -> usize {
+        self.verifiers.len()
+    }
+
+    /// Whether no key verifies.
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty()
     }
 
     /// The verifier for `kid`, if the ring knows it.
@@ -406,6 +497,30 @@ mod tests {
             assert_eq!(alg.as_str().parse::<Algorithm>().ok(), Some(alg));
         }
         assert!("none".parse::<Algorithm>().is_err());
+    }
+
+    #[test]
+    fn published_jwks_verify_what_their_keys_sign() {
+        for alg in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
+            let m = KeyMaterial::generate(alg).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let s = SigningKey::from_material(&m).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let jwk = serde_json::to_value(m.jwk().expect("a public key")).expect("JSON");
+            let (kid, v) = VerifyingKey::from_jwk(&jwk).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            let sig = s.sign(b"hello").unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!((kid.as_str(), v.alg()), (m.kid.as_str(), alg));
+            assert!(
+                v.verify(b"hello", &sig) && !v.verify(b"hellO", &sig),
+                "{alg}"
+            );
+            // The algorithm is the JWK's: another one, or none, is refused.
+            for bad in ["none", "HS256", "ES256K"] {
+                let mut j = jwk.clone();
+                j["alg"] = bad.into();
+                assert!(VerifyingKey::from_jwk(&j).is_err(), "{alg} as {bad}");
+            }
+        }
+        let missing = serde_json::json!({"kid": "k", "alg": "EdDSA", "kty": "OKP"});
+        assert!(VerifyingKey::from_jwk(&missing).is_err());
     }
 
     #[test]

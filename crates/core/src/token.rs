@@ -288,7 +288,7 @@ mod tests {
         for alg in Algorithm::ALL {
             let (_, ring, v) = setup(alg);
             let c = claims();
-            let t = issue(ring.active(), &c).expect("issue succeeds");
+            let t = issue(ring.active().expect("a signing key"), &c).expect("issue succeeds");
             let got = verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce);
             assert_eq!(got.map(|g| g.claims), Ok(c), "{alg}");
         }
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn time_claims_respect_leeway() {
         let (_, ring, v) = setup(Algorithm::EdDSA);
-        let t = issue(ring.active(), &claims()).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &claims()).expect("issue succeeds");
         let at = |now| verify_uncached(&ring, &t, &v, now, Expiry::Enforce).err();
         assert_eq!(at(NOW + 900 + 29), None);
         assert_eq!(at(NOW + 930), Some(TokenError::Expired));
@@ -310,7 +310,7 @@ mod tests {
         let mut c = claims();
         c.nbf = NOW - 100;
         c.iat = NOW + 100;
-        let t = issue(ring.active(), &c).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &c).expect("issue succeeds");
         assert_eq!(
             verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::IssuedInFuture)
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn header_attacks_are_rejected() {
         let (m, ring, v) = setup(Algorithm::EdDSA);
-        let key = ring.active();
+        let key = ring.active().expect("a signing key");
         let c = claims();
         let kid = m.kid.clone();
         let cases = [
@@ -405,14 +405,14 @@ mod tests {
             verify_uncached(&ring, &forged, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::BadSignature)
         );
-        let ours = sign_raw(ring.active(), &header, &claims());
+        let ours = sign_raw(ring.active().expect("a signing key"), &header, &claims());
         assert!(verify_uncached(&ring, &ours, &v, NOW, Expiry::Enforce).is_ok());
     }
 
     #[test]
     fn payload_and_signature_tampering_is_rejected() {
         let (_, ring, v) = setup(Algorithm::ES256);
-        let t = issue(ring.active(), &claims()).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &claims()).expect("issue succeeds");
         let parts: Vec<&str> = t.split('.').collect();
         let mut c = claims();
         c.sub = "admin".into();
@@ -444,21 +444,21 @@ mod tests {
         let (_, ring, v) = setup(Algorithm::HS256);
         let mut c = claims();
         c.iss = "https://evil".into();
-        let t = issue(ring.active(), &c).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &c).expect("issue succeeds");
         assert_eq!(
             verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongIssuer)
         );
         let mut c = claims();
         c.aud = "other".into();
-        let t = issue(ring.active(), &c).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &c).expect("issue succeeds");
         assert_eq!(
             verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::WrongAudience)
         );
         let mut c = claims();
         c.jti = "not-an-id".into();
-        let t = issue(ring.active(), &c).expect("issue succeeds");
+        let t = issue(ring.active().expect("a signing key"), &c).expect("issue succeeds");
         assert_eq!(
             verify_uncached(&ring, &t, &v, NOW, Expiry::Enforce).err(),
             Some(TokenError::Malformed)

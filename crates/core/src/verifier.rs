@@ -89,7 +89,7 @@ mod tests {
 
     fn token(verifier: &Verifier) -> String {
         let claims = crate::claims::test_claims(NOW);
-        token::issue(verifier.ring().active(), &claims).expect("issue")
+        token::issue(verifier.ring().active().expect("a signing key"), &claims).expect("issue")
     }
 
     #[test]
