@@ -436,9 +436,15 @@ impl Binary {
     /// `jwtd serve --listen 127.0.0.1:0 ARGS` with `envs`, once `/healthz`
     /// answers.
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_on("127.0.0.1:0", args, envs).await
+    }
+
+    /// [`Binary::start`] on a given address (a restart that clients must
+    /// find where they left it).
+    pub async fn start_on(listen: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt as _;
         let mut child = tokio::process::Command::new(jwtd_bin())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
@@ -502,6 +508,16 @@ impl Binary {
     pub async fn all_logs(&mut self) -> String {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.reader).await;
         self.logs()
+    }
+
+    /// SIGTERM, and waits for the exit (a graceful stop).
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), self.child.wait()).await;
     }
 
     /// SIGKILL: no shutdown hook, no flush, nothing graceful.

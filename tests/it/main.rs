@@ -33,3 +33,4 @@ mod standards;
 mod store_suite;
 mod torture;
 mod verification;
+mod verify;

@@ -1,0 +1,184 @@
+//! The tower layer and the axum extractor. Both answer exactly as jwtd
+//! does (SPEC §3): no credentials is 401 `unauthorized` with a bare
+//! `WWW-Authenticate: Bearer`; a refused token is 401 with the RFC 6750
+//! challenge; a stale view is 503 `temporarily_unavailable` with
+//! `Retry-After: 1`. A verified token goes into the request's extensions
+//! as [`Auth`].
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::{Either, Ready, ready};
+use jwtd_core::token::{TokenError, VerifiedToken};
+use jwtd_core::view::Rejection;
+
+use crate::verifier::{Refusal, Verifier};
+
+/// The verified caller of a request.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    /// Its token: claims, key id, parsed ids.
+    pub token: Arc<VerifiedToken>,
+}
+
+/// Why a request is turned away; its response is jwtd's (see the module
+/// docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// No bearer credentials: 401 `unauthorized`.
+    NoCredentials,
+    /// A token jwtd would refuse: 401 `invalid_token`.
+    Rejected(Rejection),
+    /// The revocation view is stale: 503.
+    Unavailable,
+    /// [`Auth`] used on a route with neither the layer nor a verifier: 500.
+    Unwired,
+}
+
+/// Verifies the request's bearer token.
+pub fn authorize(verifier: &Verifier, headers: &HeaderMap) -> Result<Auth, Denied> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Denied::NoCredentials);
+    };
+    let token = match jwtd_core::bearer::parse(value.as_bytes()) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(Denied::NoCredentials),
+        Err(_) => return Err(Denied::Rejected(Rejection::Invalid(TokenError::Malformed))),
+    };
+    match verifier.verify(token) {
+        Ok(token) => Ok(Auth { token }),
+        Err(Refusal::Rejected(r)) => Err(Denied::Rejected(r)),
+        Err(Refusal::Unavailable) => Err(Denied::Unavailable),
+    }
+}
+
+fn body(status: StatusCode, error: &str, description: &str) -> Response {
+    let json = serde_json::json!({"error": error, "error_description": description});
+    (status, axum::Json(json)).into_response()
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let (mut r, challenge, retry) = match self {
+            Self::NoCredentials => (
+                body(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "missing bearer token",
+                ),
+                Some("Bearer".to_owned()),
+                false,
+            ),
+            Self::Rejected(rejection) => (
+                body(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    rejection.description(),
+                ),
+                Some(rejection.challenge()),
+                false,
+            ),
+            Self::Unavailable => (
+                body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "revocation view is stale; retry",
+                ),
+                None,
+                true,
+            ),
+            Self::Unwired => (
+                body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "jwtd-verify: route has neither VerifyLayer nor a Verifier extension",
+                ),
+                None,
+                false,
+            ),
+        };
+        if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        if retry {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// Protects every route it wraps.
+#[derive(Clone)]
+pub struct VerifyLayer {
+    verifier: Verifier,
+}
+
+impl VerifyLayer {
+    /// A layer checking with `verifier`.
+    pub fn new(verifier: Verifier) -> Self {
+        Self { verifier }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for VerifyLayer {
+    type Service = VerifyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+/// The service [`VerifyLayer`] makes.
+#[derive(Clone)]
+pub struct VerifyService<S> {
+    inner: S,
+    verifier: Verifier,
+}
+
+impl<S, B> tower_service::Service<Request<B>> for VerifyService<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match authorize(&self.verifier, req.headers()) {
+            Ok(auth) => {
+                req.extensions_mut().insert(auth);
+                Either::Right(self.inner.call(req))
+            }
+            Err(denied) => Either::Left(ready(Ok(denied.into_response()))),
+        }
+    }
+}
+
+/// The caller, for a handler: what [`VerifyLayer`] verified when the route
+/// is behind it; else verified here with a [`Verifier`] found in the
+/// request's extensions (`.layer(axum::Extension(verifier))`), for routes
+/// that check only where they ask. Neither there is a wiring bug: 500.
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Denied> {
+        if let Some(auth) = parts.extensions.get::<Auth>() {
+            return Ok(auth.clone());
+        }
+        match parts.extensions.get::<Verifier>() {
+            Some(v) => authorize(v, &parts.headers),
+            None => Err(Denied::Unwired),
+        }
+    }
+}
