@@ -52,8 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/hello", get(hello))
         .layer(verifier.layer())
-        // Outside the layer: liveness and the verifier's own numbers.
+        // Outside the layer: liveness, the verifier's own numbers, and the
+        // same kind of answer with no auth at all (the benchmark's baseline).
         .route("/healthz", get(|| async { "ok" }))
+        .route("/open", get(open))
         .route(
             "/stats",
             get(move || {
@@ -66,6 +68,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("resource-server listening on {}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// An open route answering like `/hello`, for comparison.
+async fn open() -> Json<Value> {
+    Json(json!({"hello": "anyone", "sub": "-", "session_id": "-", "client_id": "-"}))
 }
 
 /// A protected route: who is calling.
