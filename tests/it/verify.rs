@@ -382,3 +382,36 @@ async fn forged_tokens_are_refused_as_jwtd_refuses_them() {
     }
     assert_eq!(status(&http, &p, &good).await, StatusCode::OK);
 }
+
+/// Unknown `kid`s (an attacker's random ones) cost jwtd at most one JWKS
+/// fetch per cooldown, however many arrive.
+#[tokio::test]
+async fn unknown_kids_refetch_the_jwks_at_most_once_per_cooldown() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let jwtd = jwtd_on(free_port(), dir.path()).await;
+    let http = reqwest::Client::new();
+    let creds = feed_client(&http, &jwtd.url).await;
+    let verifier = Verifier::start(options(&jwtd.url, creds).jwks_cooldown(Duration::from_secs(2)))
+        .await
+        .expect("starts");
+    let good = login(&http, &jwtd.url, "kids").await;
+    let payload: Value = serde_json::from_slice(
+        &jwtd::core::b64::decode(good.split('.').nth(1).expect("a JWS")).expect("base64url"),
+    )
+    .expect("claims");
+    let before = verifier.stats().jwks_fetches;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        let key = KeyMaterial::generate(Algorithm::EdDSA).expect("a key");
+        let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid}).to_string();
+        let forged = sign_raw(&key, &header, &payload);
+        assert!(verifier.verify(&forged).is_err());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let fetched = verifier.stats().jwks_fetches - before;
+    assert!(
+        fetched <= 1,
+        "{fetched} JWKS fetches for 1.5 s of unknown kids (cooldown 2 s)"
+    );
+    assert!(verifier.verify(&good).is_ok());
+}
