@@ -47,5 +47,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The OpenAPI document against the live server: schemathesis, every check.
 bash scripts/schemathesis.sh
+# The Express middleware against the real jwtd binary (Node's test runner),
+# from its committed lock file.
+(cd clients/express && npm ci --no-audit --no-fund --loglevel=error && npm test)
 # Every fuzz target for a few seconds (fuzz/, docs/fuzzing.md).
 bash scripts/fuzz.sh 10
