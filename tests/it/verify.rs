@@ -415,3 +415,59 @@ async fn unknown_kids_refetch_the_jwks_at_most_once_per_cooldown() {
     );
     assert!(verifier.verify(&good).is_ok());
 }
+
+/// A resume point jwtd no longer has (its store was replaced: the
+/// verifier's cursor is beyond the new log's head) reloads the snapshot,
+/// and the feed works again: a logout at the new jwtd is enforced.
+#[tokio::test]
+async fn a_cursor_jwtd_does_not_know_reloads_the_snapshot() {
+    let (old_dir, new_dir) = (
+        tempfile::tempdir().expect("a temp dir"),
+        tempfile::tempdir().expect("a temp dir"),
+    );
+    let port = free_port();
+    let jwtd = jwtd_on(port, old_dir.path()).await;
+    let http = reqwest::Client::new();
+    // The admin token: a client registered in the old store would be
+    // unknown to the new one.
+    let verifier = Verifier::start(options(
+        &jwtd.url,
+        Credentials::AdminToken(ADMIN_TOKEN.into()),
+    ))
+    .await
+    .expect("starts");
+    let p = format!("{}/p", protected_service(&verifier).await);
+    for user in ["gap-a", "gap-b", "gap-c"] {
+        let t = login(&http, &jwtd.url, user).await;
+        http.post(format!("{}/logout", jwtd.url))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .expect("sent");
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while verifier.stats().position < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the feed never reached position 3"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    jwtd.stop().await;
+    let fresh = jwtd_on(port, new_dir.path()).await;
+    let t = login(&http, &fresh.url, "gap-new").await;
+    until(&http, &p, &t, StatusCode::OK, Duration::from_secs(5)).await;
+    http.post(format!("{}/logout", fresh.url))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("sent");
+    until(
+        &http,
+        &p,
+        &t,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(2),
+    )
+    .await;
+}
