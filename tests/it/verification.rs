@@ -5,6 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use jwtd::core::keys::KeyMaterial;
+
 use crate::helpers::{TestApp, body, header_for, hmac_key, sign_raw};
 
 async fn expect_rejected(app: &TestApp, token: &str, description: &str) {
@@ -29,96 +31,95 @@ fn with(claims: &Value, field: &str, v: Value) -> Value {
     c
 }
 
-#[tokio::test]
-async fn forged_and_faulty_tokens_are_rejected() {
-    let app = TestApp::spawn().await;
-    let key = app.active_key().await;
+/// Tokens with exactly one fault each, and the description jwtd gives it
+/// (SPEC §3), made with `key` (the server's signing key) from `claims` (a
+/// token the server would accept) at `now`. Shared with the embedded
+/// verifier's tests, which must refuse them the same way.
+pub fn faulty_tokens(key: &KeyMaterial, claims: &Value, now: i64) -> Vec<(String, &'static str)> {
     let kid = key.kid.clone();
-    let reg = app.register("victim").await;
-    let sub = reg["user_id"].as_str().expect("user_id is a string");
-    let claims = serde_json::to_value(app.claims(sub)).expect("serialises");
-    let now = app.clock.now();
-
-    // Control: the forging helper makes tokens the server accepts, so each
-    // rejection below is due to its one fault.
-    let good = sign_raw(&key, &header_for(&key), &claims);
-    assert_eq!(app.protected(&good).await, StatusCode::OK);
-
+    let mut out = Vec::new();
     // alg "none", unsigned.
     let none_header =
         jwtd::core::b64::encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
-    let payload = jwtd::core::b64::encode(serde_json::to_vec(&claims).expect("serialises"));
-    expect_rejected(
-        &app,
-        &format!("{none_header}.{payload}."),
-        "algorithm not allowed",
-    )
-    .await;
-
+    let payload = jwtd::core::b64::encode(serde_json::to_vec(claims).expect("serialises"));
+    out.push((format!("{none_header}.{payload}."), "algorithm not allowed"));
     // HS256 keyed with the server's public key (the classic confusion).
     let confused = hmac_key(&kid, &key.public);
-    let t = sign_raw(
-        &confused,
-        &format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#),
-        &claims,
-    );
-    expect_rejected(&app, &t, "algorithm not allowed").await;
-
+    out.push((
+        sign_raw(
+            &confused,
+            &format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#),
+            claims,
+        ),
+        "algorithm not allowed",
+    ));
     // Unknown kid.
-    let t = sign_raw(
-        &key,
-        r#"{"alg":"EdDSA","typ":"at+jwt","kid":"someone-else"}"#,
-        &claims,
-    );
-    expect_rejected(&app, &t, "unknown signing key").await;
-
+    out.push((
+        sign_raw(
+            key,
+            r#"{"alg":"EdDSA","typ":"at+jwt","kid":"someone-else"}"#,
+            claims,
+        ),
+        "unknown signing key",
+    ));
     // Bad signature: the claims changed after signing.
+    let good = sign_raw(key, &header_for(key), claims);
     let parts: Vec<&str> = good.split('.').collect();
     let other = jwtd::core::b64::encode(
-        serde_json::to_vec(&with(&claims, "sub", json!("admin"))).expect("serialises"),
+        serde_json::to_vec(&with(claims, "sub", json!("admin"))).expect("serialises"),
     );
-    expect_rejected(
-        &app,
-        &format!("{}.{other}.{}", parts[0], parts[2]),
+    out.push((
+        format!("{}.{other}.{}", parts[0], parts[2]),
         "invalid signature",
-    )
-    .await;
-
+    ));
     // Wrong typ.
-    let t = sign_raw(
-        &key,
-        &format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#),
-        &claims,
-    );
-    expect_rejected(&app, &t, "not an access token").await;
-
+    out.push((
+        sign_raw(
+            key,
+            &format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#),
+            claims,
+        ),
+        "not an access token",
+    ));
     let cases = [
         (
-            with(&claims, "iss", json!("https://evil.example")),
+            with(claims, "iss", json!("https://evil.example")),
             "wrong issuer",
         ),
-        (with(&claims, "aud", json!("another-api")), "wrong audience"),
-        (with(&claims, "exp", json!(now - 31)), "token expired"),
+        (with(claims, "aud", json!("another-api")), "wrong audience"),
+        (with(claims, "exp", json!(now - 31)), "token expired"),
+        (with(claims, "nbf", json!(now + 120)), "token not yet valid"),
         (
-            with(&claims, "nbf", json!(now + 120)),
-            "token not yet valid",
-        ),
-        (
-            with(&claims, "iat", json!(now + 120)),
+            with(claims, "iat", json!(now + 120)),
             "token issued in the future",
         ),
         (
-            with(&claims, "preferred_username", json!("x".repeat(8 * 1024))),
+            with(claims, "preferred_username", json!("x".repeat(8 * 1024))),
             "token too large",
         ),
     ];
     for (c, description) in cases {
-        expect_rejected(&app, &sign_raw(&key, &header_for(&key), &c), description).await;
+        out.push((sign_raw(key, &header_for(key), &c), description));
     }
-
-    // Garbage.
     for t in ["abc", "a.b.c", "...."] {
-        expect_rejected(&app, t, "malformed token").await;
+        out.push((t.to_owned(), "malformed token"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn forged_and_faulty_tokens_are_rejected() {
+    let app = TestApp::spawn().await;
+    let key = app.active_key().await;
+    let reg = app.register("victim").await;
+    let sub = reg["user_id"].as_str().expect("user_id is a string");
+    let claims = serde_json::to_value(app.claims(sub)).expect("serialises");
+    // Control: the forging helper makes tokens the server accepts, so each
+    // rejection below is due to its one fault.
+    let good = sign_raw(&key, &header_for(&key), &claims);
+    assert_eq!(app.protected(&good).await, StatusCode::OK);
+    for (token, description) in faulty_tokens(&key, &claims, app.clock.now()) {
+        expect_rejected(&app, &token, description).await;
     }
 }
 

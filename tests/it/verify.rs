@@ -471,3 +471,47 @@ async fn a_cursor_jwtd_does_not_know_reloads_the_snapshot() {
     )
     .await;
 }
+
+/// The server's own verification cases (`verification::faulty_tokens`),
+/// each with one fault, get the same 401 and challenge from the layer as
+/// from jwtd; the control token passes both.
+#[tokio::test]
+async fn the_layer_refuses_what_jwtd_refuses_with_the_same_words() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let verifier = Verifier::start(options(
+        &app.url,
+        Credentials::AdminToken(ADMIN_TOKEN.into()),
+    ))
+    .await
+    .expect("starts");
+    let p = format!("{}/p", protected_service(&verifier).await);
+    let key = app.active_key().await;
+    let reg = app.register("victim").await;
+    let sub = reg["user_id"].as_str().expect("user_id is a string");
+    let claims = serde_json::to_value(app.claims(sub)).expect("serialises");
+    let good = sign_raw(&key, &crate::helpers::header_for(&key), &claims);
+    let http = reqwest::Client::new();
+    assert_eq!(status(&http, &p, &good).await, StatusCode::OK);
+    let cases = crate::verification::faulty_tokens(&key, &claims, app.clock.now());
+    assert!(cases.len() >= 14);
+    for (token, description) in cases {
+        for url in [p.clone(), format!("{}/protected", app.url)] {
+            let r = http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "{description} at {url}"
+            );
+            assert_eq!(
+                r.headers()["www-authenticate"],
+                format!(r#"Bearer error="invalid_token", error_description="{description}""#),
+                "{url}"
+            );
+        }
+    }
+}
