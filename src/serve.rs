@@ -9,7 +9,7 @@
 //! so it is an idle timeout and a header timeout in one; the SPEC has two.
 //! So jwtd serves hyper connections itself:
 //!
-//! * each connection tracks what it is doing ([`Activity`]): idle (no
+//! * each connection tracks what it is doing (`Activity`): idle (no
 //!   request in flight, no byte of the next one), reading a head (since its
 //!   first byte), or busy (a request in flight, its response not yet
 //!   finished). A watchdog closes it when it has been idle for

@@ -248,7 +248,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 const RESERVED_FDS: u64 = 256;
 
 /// How many connections the process's file-descriptor limit can hold
-/// beside [`RESERVED_FDS`]; `None` when the limit cannot be read (then
+/// beside `RESERVED_FDS`; `None` when the limit cannot be read (then
 /// nothing is capped).
 pub fn fd_allowance() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;

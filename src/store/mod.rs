@@ -34,7 +34,7 @@ pub enum StoreError {
     #[error("corrupt store data: {0}")]
     Corrupt(String),
     /// The database's schema history does not match this build's
-    /// migrations (see [`migrations`]).
+    /// migrations (see the `migrations` module).
     #[error("schema migrations: {0}")]
     Migration(String),
 }
