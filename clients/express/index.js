@@ -51,6 +51,9 @@ export function jwtd(options) {
   const verifier = options instanceof Verifier ? options : new Verifier(options);
   const required = options.credentialsRequired ?? true;
   const ready = startUntilReady(verifier);
+  // It rejects only once closed; nobody need await it, and an unawaited
+  // rejection must not end the process.
+  ready.catch(() => {});
   const middleware = async (req, res, next) => {
     try {
       const token = bearer(req);
