@@ -34,12 +34,12 @@ pub async fn load_or_init(
     now: i64,
 ) -> Result<KeyRing, KeyringError> {
     let alg = config.serve.algorithm;
+    ensure_next(store, alg, now).await?;
     let keys = store.keys().await?;
     if !keys
         .iter()
         .any(|k| k.signs_at(now) && k.material.alg == alg)
     {
-        ensure_next(store, alg, now).await?;
         let successor = generate(alg).await?;
         let first = Promotion {
             successor: &successor,
@@ -49,8 +49,6 @@ pub async fn load_or_init(
             unless_signing: true,
         };
         store.promote_next_key(&first).await?;
-    } else {
-        ensure_next(store, alg, now).await?;
     }
     build(&store.keys().await?, now)
 }

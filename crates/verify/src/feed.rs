@@ -35,9 +35,15 @@ struct Page {
 }
 
 impl Item {
+    /// The revocation, or (logged) nothing for a kind this build does not
+    /// know.
     fn revocation(self) -> Option<Revocation> {
+        let Ok(kind) = self.kind.parse() else {
+            tracing::warn!(kind = %self.kind, "revocation of an unknown kind skipped");
+            return None;
+        };
         Some(Revocation {
-            kind: self.kind.parse().ok()?,
+            kind,
             value: self.value,
             revoked_at: self.revoked_at,
             expires_at: self.expires_at,
@@ -47,17 +53,7 @@ impl Item {
 
 /// Applies items to the view, logging (not failing on) any it cannot read.
 fn apply(shared: &Shared, items: Vec<Item>) {
-    let rs: Vec<Revocation> = items
-        .into_iter()
-        .filter_map(|i| {
-            let kind = i.kind.clone();
-            let r = i.revocation();
-            if r.is_none() {
-                tracing::warn!(%kind, "revocation of an unknown kind skipped");
-            }
-            r
-        })
-        .collect();
+    let rs: Vec<Revocation> = items.into_iter().filter_map(Item::revocation).collect();
     for (r, e) in shared.view.apply(&rs) {
         tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
     }

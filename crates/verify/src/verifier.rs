@@ -62,6 +62,19 @@ pub struct Stats {
     pub jwks_fetches: u64,
 }
 
+/// The outcome counters of [`Stats`].
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    unavailable: AtomicU64,
+    jwks_fetches: AtomicU64,
+}
+
+fn bump(n: &AtomicU64) {
+    n.fetch_add(1, Ordering::Relaxed);
+}
+
 /// What the handle and the background tasks share.
 pub(crate) struct Shared {
     pub opts: Options,
@@ -72,7 +85,7 @@ pub(crate) struct Shared {
     /// Woken by `verify` on an unknown `kid`.
     jwks_wanted: Notify,
     jwks_fetched_ms: AtomicI64,
-    counters: [AtomicU64; 4],
+    counters: Counters,
 }
 
 impl Shared {
@@ -85,14 +98,10 @@ impl Shared {
         }
     }
 
-    fn count(&self, i: usize) {
-        self.counters[i].fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Fetches the JWKS and swaps in a new key verifier; answers its max-age.
     async fn refresh_keys(&self) -> Result<Duration, String> {
         self.jwks_fetched_ms.store(now_ms(), Ordering::Release);
-        self.count(3);
+        bump(&self.counters.jwks_fetches);
         let jwks = keys::fetch(&self.http, &self.opts.url).await?;
         self.keys
             .store(Arc::new(KeyVerifier::new(jwks.ring, self.opts.cache_bytes)));
@@ -183,7 +192,7 @@ impl Verifier {
         let now_ms = now_ms();
         let max = i64::try_from(s.opts.max_staleness.as_millis()).unwrap_or(i64::MAX);
         if s.view.is_stale(now_ms, max) {
-            s.count(2);
+            bump(&s.counters.unavailable);
             return Err(Refusal::Unavailable);
         }
         let keys = s.keys.load();
@@ -192,14 +201,14 @@ impl Verifier {
             .check(&keys, &s.validation, token, now_ms / 1000, Expiry::Enforce)
         {
             Ok(t) => {
-                s.count(0);
+                bump(&s.counters.accepted);
                 Ok(t)
             }
             Err(r) => {
                 if r == Rejection::Invalid(TokenError::UnknownKey) {
                     s.jwks_wanted.notify_one();
                 }
-                s.count(1);
+                bump(&s.counters.rejected);
                 Err(Refusal::Rejected(r))
             }
         }
@@ -208,16 +217,16 @@ impl Verifier {
     /// Counters and gauges, for metrics.
     pub fn stats(&self) -> Stats {
         let s = &self.shared;
-        let c = |i: usize| s.counters[i].load(Ordering::Relaxed);
+        let c = |n: &AtomicU64| n.load(Ordering::Relaxed);
         Stats {
             staleness_ms: s.view.staleness_ms(now_ms()),
             position: s.view.position(),
             revocations: s.view.index().len(),
             keys: s.keys.load().ring().len(),
-            accepted: c(0),
-            rejected: c(1),
-            unavailable: c(2),
-            jwks_fetches: c(3),
+            accepted: c(&s.counters.accepted),
+            rejected: c(&s.counters.rejected),
+            unavailable: c(&s.counters.unavailable),
+            jwks_fetches: c(&s.counters.jwks_fetches),
         }
     }
 

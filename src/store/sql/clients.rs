@@ -5,7 +5,7 @@ use jwtd_core::revocation::Revocation;
 use sqlx::Row as _;
 
 use super::sessions::session_revocation;
-use super::{DbRow, DbStore, append_log, lock_log};
+use super::{DbRow, DbStore, append_log, inserted, lock_log};
 use crate::store::{ClientRecord, StoreError};
 
 const CLIENT_COLS: &str = "id, name, secret_hash, introspect, feed, created_at";
@@ -35,11 +35,7 @@ impl DbStore {
         .bind(c.created_at)
         .execute(&self.writer)
         .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        inserted(r)
     }
 
     pub(in crate::store) async fn client(

@@ -74,6 +74,16 @@ impl DbStore {
     }
 }
 
+/// An insert's outcome: a unique violation is `Conflict` (a taken
+/// username, an existing client id).
+fn inserted<T>(r: Result<T, sqlx::Error>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Applies `m` if it is new, checks it if not (see [`migrations::step`]),
 /// inside the caller's transaction.
 pub(in crate::store) async fn migrate_one(

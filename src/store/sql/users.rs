@@ -2,7 +2,7 @@
 
 use jwtd_core::revocation::Revocation;
 
-use super::{DbStore, lock_log, revoke_sessions_in, user_from_row};
+use super::{DbStore, inserted, lock_log, revoke_sessions_in, user_from_row};
 use crate::store::{SessionRevocation, StoreError, UserRecord};
 
 impl DbStore {
@@ -16,11 +16,7 @@ impl DbStore {
         .bind(u.created_at)
         .execute(&self.writer)
         .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
-            Err(e) => Err(e.into()),
-        }
+        inserted(r)
     }
 
     pub(in crate::store) async fn user_by_id(
