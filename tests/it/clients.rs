@@ -5,7 +5,7 @@
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, body};
+use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, body, claims_of};
 
 /// A registered client's id and secret.
 struct Creds {
@@ -39,12 +39,6 @@ async fn post_basic(app: &TestApp, path: &str, c: &Creds, form: &[(&str, &str)])
         .send()
         .await
         .expect("the request is sent")
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWS");
-    serde_json::from_slice(&jwtd::core::b64::decode(payload).expect("base64url"))
-        .expect("JSON claims")
 }
 
 #[tokio::test]

@@ -340,20 +340,7 @@ async fn revoking_a_token_of_a_key_this_instance_has_not_loaded_yet_revokes_it()
     // learn it is its log poll (every second), after its start-up catch-up
     // has run (hence the pause): the revocation lands inside that second.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        a.admin_post("/admin/keys/rotate?immediate=true")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    // The first promotes the next key, which every instance published at
-    // start; the second, its successor, which none has seen.
-    assert_eq!(
-        a.admin_post("/admin/keys/rotate?immediate=true")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    a.rotate_to_an_unseen_key().await;
     let t = a.user("fresh-key").await;
     let r = b
         .post_form("/oauth/revoke", None, &[("token", &t.access)])
@@ -393,20 +380,7 @@ async fn a_revocation_that_cannot_reach_the_store_is_503_even_for_an_unknown_key
     let (a, d) = (&a[0], &d[0]);
     // D loses the store, then A rotates to a key D has never seen.
     proxy.cut();
-    assert_eq!(
-        a.admin_post("/admin/keys/rotate?immediate=true")
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    // The first promotes the next key, which every instance published at
-    // start; the second, its successor, which none has seen.
-    assert_eq!(
-        a.admin_post("/admin/keys/rotate?immediate=true")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    a.rotate_to_an_unseen_key().await;
     let t = a.user("unreachable").await;
     for (path, form) in [
         ("/oauth/revoke", vec![("token", t.access.as_str())]),

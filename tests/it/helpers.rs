@@ -227,6 +227,16 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
+    /// Two emergency rotations: the first promotes the next key, which
+    /// every instance published at start; the second, its successor, which
+    /// none has seen, so it signs before anyone could have cached it.
+    pub async fn rotate_to_an_unseen_key(&self) {
+        for _ in 0..2 {
+            let r = self.admin_post("/admin/keys/rotate?immediate=true").await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+
     /// GET with the admin token.
     pub async fn admin_get(&self, path: &str) -> Response {
         self.get_auth(path, ADMIN_TOKEN).await
@@ -331,6 +341,13 @@ pub fn server_args(argon2_memory_kib: &str, argon2_iterations: &str) -> Vec<Stri
     ]
     .map(str::to_owned)
     .to_vec()
+}
+
+/// The claims of a JWS, unverified.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWS");
+    serde_json::from_slice(&jwtd::core::b64::decode(payload).expect("base64url"))
+        .expect("JSON claims")
 }
 
 /// The `kid` in a token's header.

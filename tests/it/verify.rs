@@ -14,8 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, Binary, ISSUER, PASSWORD, free_port, kid_of, run_cli, server_args, sign_raw,
-    tamper,
+    ADMIN_TOKEN, Binary, ISSUER, PASSWORD, claims_of, free_port, kid_of, run_cli, server_args,
+    sign_raw, tamper,
 };
 
 /// A jwtd binary on a fixed port (so it can come back there), on `dir`.
@@ -124,6 +124,36 @@ fn options(jwtd: &str, creds: Credentials) -> Options {
         .jwks_cooldown(Duration::from_millis(200))
 }
 
+/// A jwtd binary on `port` and `dir`, and a verifier of it (a registered
+/// feed client, [`options`] adjusted by `tweak`) protecting one route.
+struct Layered {
+    jwtd: Binary,
+    http: reqwest::Client,
+    verifier: Verifier,
+    /// The protected route's URL.
+    p: String,
+}
+
+async fn layered(
+    port: u16,
+    dir: &std::path::Path,
+    tweak: impl FnOnce(Options) -> Options,
+) -> Layered {
+    let jwtd = jwtd_on(port, dir).await;
+    let http = reqwest::Client::new();
+    let creds = feed_client(&http, &jwtd.url).await;
+    let verifier = Verifier::start(tweak(options(&jwtd.url, creds)))
+        .await
+        .expect("starts");
+    let p = format!("{}/p", protected_service(&verifier).await);
+    Layered {
+        jwtd,
+        http,
+        verifier,
+        p,
+    }
+}
+
 #[tokio::test]
 async fn the_example_service_enforces_a_logout_at_jwtd() {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -195,13 +225,12 @@ async fn the_example_service_enforces_a_logout_at_jwtd() {
 #[tokio::test]
 async fn the_layer_follows_key_rotation_and_key_revocation() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let jwtd = jwtd_on(free_port(), dir.path()).await;
-    let http = reqwest::Client::new();
-    let creds = feed_client(&http, &jwtd.url).await;
-    let verifier = Verifier::start(options(&jwtd.url, creds))
-        .await
-        .expect("starts");
-    let p = format!("{}/p", protected_service(&verifier).await);
+    let Layered {
+        jwtd,
+        http,
+        verifier,
+        p,
+    } = layered(free_port(), dir.path(), |o| o).await;
     let old = login(&http, &jwtd.url, "rotating").await;
     assert_eq!(status(&http, &p, &old).await, StatusCode::OK);
     // Two emergency rotations: the second key was never published before
@@ -247,12 +276,13 @@ async fn the_layer_follows_key_rotation_and_key_revocation() {
 async fn jwtd_gone_then_back_stale_then_fresh_with_what_it_missed() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let port = free_port();
-    let jwtd = jwtd_on(port, dir.path()).await;
+    let Layered {
+        jwtd,
+        http,
+        verifier: _verifier,
+        p,
+    } = layered(port, dir.path(), |o| o).await;
     let url = jwtd.url.clone();
-    let http = reqwest::Client::new();
-    let creds = feed_client(&http, &url).await;
-    let verifier = Verifier::start(options(&url, creds)).await.expect("starts");
-    let p = format!("{}/p", protected_service(&verifier).await);
     let revoked = login(&http, &url, "gone-a").await;
     let kept = login(&http, &url, "gone-b").await;
     let missed = login(&http, &url, "gone-c").await;
@@ -308,18 +338,14 @@ async fn jwtd_gone_then_back_stale_then_fresh_with_what_it_missed() {
 #[tokio::test]
 async fn forged_tokens_are_refused_as_jwtd_refuses_them() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let jwtd = jwtd_on(free_port(), dir.path()).await;
-    let http = reqwest::Client::new();
-    let creds = feed_client(&http, &jwtd.url).await;
-    let verifier = Verifier::start(options(&jwtd.url, creds))
-        .await
-        .expect("starts");
-    let p = format!("{}/p", protected_service(&verifier).await);
+    let Layered {
+        jwtd,
+        http,
+        verifier: _verifier,
+        p,
+    } = layered(free_port(), dir.path(), |o| o).await;
     let good = login(&http, &jwtd.url, "forger").await;
-    let payload: Value = serde_json::from_slice(
-        &jwtd::core::b64::decode(good.split('.').nth(1).expect("a JWS")).expect("base64url"),
-    )
-    .expect("claims");
+    let payload = claims_of(&good);
     let kid = kid_of(&good);
     let b64 = |v: &Value| jwtd::core::b64::encode(v.to_string().as_bytes());
     let none = format!(
@@ -388,17 +414,17 @@ async fn forged_tokens_are_refused_as_jwtd_refuses_them() {
 #[tokio::test]
 async fn unknown_kids_refetch_the_jwks_at_most_once_per_cooldown() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let jwtd = jwtd_on(free_port(), dir.path()).await;
-    let http = reqwest::Client::new();
-    let creds = feed_client(&http, &jwtd.url).await;
-    let verifier = Verifier::start(options(&jwtd.url, creds).jwks_cooldown(Duration::from_secs(2)))
-        .await
-        .expect("starts");
+    let Layered {
+        jwtd,
+        http,
+        verifier,
+        ..
+    } = layered(free_port(), dir.path(), |o| {
+        o.jwks_cooldown(Duration::from_secs(2))
+    })
+    .await;
     let good = login(&http, &jwtd.url, "kids").await;
-    let payload: Value = serde_json::from_slice(
-        &jwtd::core::b64::decode(good.split('.').nth(1).expect("a JWS")).expect("base64url"),
-    )
-    .expect("claims");
+    let payload = claims_of(&good);
     let before = verifier.stats().jwks_fetches;
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
