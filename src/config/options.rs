@@ -112,8 +112,14 @@ pub struct ServeOptions {
     /// the connection is closed (slowloris).
     #[arg(long, env = "JWTD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse::timeout)]
     pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this of the end of its
+    /// head, or the connection is closed (with a 408 when it can still be
+    /// written).
+    #[arg(long, env = "JWTD_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse::timeout)]
+    pub body_read_timeout: Duration,
     /// A keep-alive connection with no request in flight and no byte of the
-    /// next one is closed after this.
+    /// next one is closed after this; so is one whose response makes no
+    /// write progress for this long (a client that stopped reading).
     #[arg(long, env = "JWTD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse::timeout)]
     pub idle_timeout: Duration,
     /// Connections served at once; past it a new connection is closed at

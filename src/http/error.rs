@@ -59,6 +59,9 @@ pub enum ApiError {
     NotFound,
     /// 405 `method_not_allowed`.
     MethodNotAllowed,
+    /// 408 `request_timeout`: the body did not arrive within
+    /// `body_read_timeout` (answered by the connection, not a handler).
+    RequestTimeout,
     /// 409 `username_taken`.
     UsernameTaken,
     /// 413 `payload_too_large`.
@@ -143,6 +146,11 @@ impl ApiError {
                 S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "method not allowed on this path".into(),
+            ),
+            Self::RequestTimeout => (
+                S::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive within body_read_timeout".into(),
             ),
             Self::UsernameTaken => (S::CONFLICT, "username_taken", "username is taken".into()),
             Self::PayloadTooLarge => (

@@ -9,6 +9,7 @@
 
 mod admin;
 mod algorithms;
+mod attacks;
 mod cli;
 mod clients;
 mod cluster;

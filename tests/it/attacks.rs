@@ -1,0 +1,263 @@
+//! The holes an outside attacker found (issue #20), each replayed as it
+//! was found: stalled bodies and unread answers holding connections,
+//! hyper's own empty-bodied errors, a deleted client's feed, client and
+//! admin credentials guessed without limit, a token revoked by another
+//! client, and a refresh grace counted in whole seconds.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::helpers::TestApp;
+
+fn addr(app: &TestApp) -> std::net::SocketAddr {
+    app.url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", app.url))
+}
+
+/// Everything the server sends on `s` until it closes the connection or
+/// `limit` passes; `None` if it was still open then.
+async fn until_closed(s: &mut TcpStream, limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+/// Whether a fresh connection gets `/healthz` answered within `limit`.
+async fn healthz_answers(app: &TestApp, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let r = app
+            .client
+            .get(format!("{}/healthz", app.url))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status() == StatusCode::OK) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The JSON body of a raw response, and its status.
+fn status_and_body(raw: &str) -> (u16, serde_json::Value) {
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response: {raw:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {head}"));
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw:?}"));
+    (status, body)
+}
+
+#[tokio::test]
+async fn stalled_bodies_get_408_and_give_their_connection_back() {
+    const SLOTS: usize = 8;
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = SLOTS;
+        c.serve.body_read_timeout = Duration::from_secs(2);
+    })
+    .await;
+    // The attack as found: a complete head announcing a body that never
+    // comes (Content-Length), or a chunked body that stalls; one per slot.
+    let heads: [&[u8]; 2] = [
+        b"POST /login HTTP/1.1\r\nHost: jwtd\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        b"POST /login HTTP/1.1\r\nHost: jwtd\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use\r\n",
+    ];
+    let mut stalled = Vec::new();
+    for i in 0..SLOTS {
+        let mut s = TcpStream::connect(addr(&app)).await.expect("connects");
+        s.write_all(heads[i % 2]).await.expect("the head is sent");
+        stalled.push(s);
+    }
+    for (i, s) in stalled.iter_mut().enumerate() {
+        let raw = until_closed(s, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("stalled body {i} kept its connection"));
+        let (status, body) = status_and_body(&raw);
+        assert_eq!(status, 408, "{raw}");
+        assert_eq!(body["error"], "request_timeout", "{raw}");
+    }
+    assert!(
+        healthz_answers(&app, Duration::from_secs(5)).await,
+        "the slots were not given back"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_closed() {
+    const SLOTS: usize = 4;
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = SLOTS;
+        c.serve.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // Pipelined requests for a large document, never read: the socket's
+    // buffers fill and the server's writes stop progressing.
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: jwtd\r\n\r\n".repeat(4000);
+    let mut held = Vec::new();
+    for _ in 0..SLOTS {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+        let s = socket.connect(addr(&app)).await.expect("connects");
+        let (mut reader, mut writer) = s.into_split();
+        let request = request.clone();
+        // The writer blocks once the server stops reading; it is not
+        // waited for.
+        tokio::spawn(async move {
+            let _ = writer.write_all(&request).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        held.push(tokio::spawn(async move {
+            // Not reading for a while is the attack; then the test reads
+            // what there is, to see the connection end.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let mut buf = vec![0u8; 1 << 16];
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let read = tokio::time::timeout(Duration::from_secs(1), reader.read(&mut buf));
+                if let Ok(Ok(0) | Err(_)) = read.await {
+                    return true;
+                }
+            }
+            false
+        }));
+    }
+    assert!(
+        healthz_answers(&app, Duration::from_secs(10)).await,
+        "connections that never read kept every slot"
+    );
+    for h in held {
+        assert!(
+            h.await.expect("the reader finishes"),
+            "a connection whose answers were never read stayed open"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_hyper_answers_itself_have_the_json_shape() {
+    let app = TestApp::spawn().await;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: jwtd\r\n\r\n", "a".repeat(70_000));
+    let many_headers = format!(
+        "GET /healthz HTTP/1.1\r\nHost: jwtd\r\n{}\r\n",
+        (0..120)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: [(&[u8], u16, &str); 4] = [
+        (b"GARBAGE\r\n\r\n", 400, "invalid_request"),
+        (
+            b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+            400,
+            "invalid_request",
+        ),
+        (long_uri.as_bytes(), 414, "uri_too_long"),
+        (many_headers.as_bytes(), 431, "headers_too_large"),
+    ];
+    for (request, status, code) in cases {
+        let mut s = TcpStream::connect(addr(&app)).await.expect("connects");
+        s.write_all(request).await.expect("sent");
+        let raw = until_closed(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("no answer to {status}"));
+        let (got, body) = status_and_body(&raw);
+        assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{raw}");
+        assert!(
+            raw.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{raw}"
+        );
+    }
+    // Ordinary answers are untouched, on a connection kept alive.
+    let mut s = TcpStream::connect(addr(&app)).await.expect("connects");
+    for _ in 0..2 {
+        s.write_all(b"GET /nope HTTP/1.1\r\nHost: jwtd\r\n\r\n")
+            .await
+            .expect("sent");
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        let raw = String::from_utf8_lossy(&buf[..n]);
+        assert!(raw.starts_with("HTTP/1.1 404"), "{raw}");
+        assert!(raw.contains("not_found"), "{raw}");
+    }
+}
+
+#[tokio::test]
+async fn a_feed_consumer_that_stops_reading_is_closed() {
+    use jwtd_core::id::Id128;
+    use jwtd_core::revocation::{Revocation, RevocationKind};
+    const SLOTS: usize = 3;
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = SLOTS;
+        c.serve.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // A log long enough that replaying it (some 3.6 MB) fills the
+    // socket buffers, which grow to 4 MiB here.
+    let now = app.clock.now();
+    let backlog: Vec<Revocation> = (0..30_000)
+        .map(|_| Revocation {
+            kind: RevocationKind::Token,
+            value: Id128::random().to_string(),
+            revoked_at: now,
+            expires_at: now + 3600,
+        })
+        .collect();
+    app.state
+        .store
+        .insert_revocations(&backlog)
+        .await
+        .expect("the backlog is stored");
+    let request = format!(
+        "GET /revocations/stream HTTP/1.1\r\nHost: jwtd\r\nAuthorization: Bearer {}\r\n\r\n",
+        crate::helpers::ADMIN_TOKEN
+    );
+    let mut held = Vec::new();
+    for _ in 0..SLOTS {
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+        let mut s = socket.connect(addr(&app)).await.expect("connects");
+        s.write_all(request.as_bytes()).await.expect("sent");
+        held.push(s);
+    }
+    // The stream is the server writing, so it stays open only while its
+    // writes progress: these consumers never read.
+    assert!(
+        healthz_answers(&app, Duration::from_secs(10)).await,
+        "feed consumers that stopped reading kept every slot"
+    );
+    for mut s in held {
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a stalled feed consumer stayed connected");
+    }
+}
