@@ -65,6 +65,11 @@ const METRICS: &[(&str, Kind, &str)] = &[
         "Connections closed at accept because max_connections were open",
     ),
     (
+        "jwtd_connections_timed_out_total",
+        Kind::Counter,
+        "Connections closed by a timeout: idle, head, body, or a write that made no progress",
+    ),
+    (
         "jwtd_fanout_publish_failures_total",
         Kind::Counter,
         "Revocation events that could not be published to Redis (other instances catch up by polling)",
