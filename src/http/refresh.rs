@@ -97,9 +97,11 @@ async fn rotate(
             hash: hash_refresh(presented),
             successor_hash: hash_refresh(&successor),
             now,
+            now_ms: state.clock.now_ms(),
             successor_expires_at: now + state.config.refresh_ttl_secs(),
             access_expires_at: access_exp,
-            grace: crate::config::secs(state.config.serve.refresh_reuse_grace),
+            grace_ms: i64::try_from(state.config.serve.refresh_reuse_grace.as_millis())
+                .unwrap_or(i64::MAX),
             leeway: state.config.leeway_secs(),
             client_id: client.id().to_owned(),
         })

@@ -135,12 +135,15 @@ pub struct RefreshRequest {
     pub successor_hash: Vec<u8>,
     /// Now.
     pub now: i64,
+    /// Now, in milliseconds: the grace is compared in them.
+    pub now_ms: i64,
     /// Expiry of a newly minted successor.
     pub successor_expires_at: i64,
     /// `exp` of the access token about to be issued.
     pub access_expires_at: i64,
-    /// How long after a rotation the previous token may be replayed.
-    pub grace: i64,
+    /// How long after a rotation the previous token may be replayed, in
+    /// milliseconds.
+    pub grace_ms: i64,
     /// Clock-skew allowance, added to revocation expiries.
     pub leeway: i64,
     /// The client presenting the token (authenticated by the caller): only

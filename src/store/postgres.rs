@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0002_clients_keys_usernames.sql"),
         guard: Some(migrations::USERNAME_FOLDING),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/postgres/0003_refresh_used_ms.sql"),
+        guard: None,
+    },
 ];
 
 /// Advisory lock keys (arbitrary, fixed): one for appending to the

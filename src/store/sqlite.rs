@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0002_clients_keys_usernames.sql"),
         guard: Some(migrations::USERNAME_FOLDING),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../migrations/sqlite/0003_refresh_used_ms.sql"),
+        guard: None,
+    },
 ];
 
 /// SQLite store: one writer connection, a few readers, and a group

@@ -261,3 +261,28 @@ async fn a_feed_consumer_that_stops_reading_is_closed() {
         assert!(ended.is_ok(), "a stalled feed consumer stayed connected");
     }
 }
+
+#[tokio::test]
+async fn the_refresh_grace_ends_on_the_millisecond() {
+    let app = TestApp::spawn_with(|c| c.serve.refresh_reuse_grace = Duration::from_secs(1)).await;
+    let t = app.user("graceful").await;
+    // Early in a second, so that a replay 1.5 s later is, counted in whole
+    // seconds, only one second after the rotation.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch");
+    let to_next = Duration::from_millis(1050 - u64::from(since_epoch.subsec_millis()));
+    tokio::time::sleep(to_next).await;
+    let (status, next) = app.refresh(&t.refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = app.refresh(&t.refresh).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a replay 1.5 s after the rotation passed a 1 s grace"
+    );
+    // Outside the grace it is theft: the session is gone.
+    let next = next.expect("the rotation answered tokens");
+    assert_eq!(app.protected(&next.access).await, StatusCode::UNAUTHORIZED);
+}

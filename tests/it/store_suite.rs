@@ -42,7 +42,8 @@ pub fn refresh(hash: &[u8], successor: &[u8], now: i64) -> RefreshRequest {
         now,
         successor_expires_at: now + 1000,
         access_expires_at: now + 900,
-        grace: 10,
+        now_ms: now * 1000,
+        grace_ms: 10_000,
         leeway: 30,
         client_id: "jwtd".into(),
     }

@@ -43,6 +43,18 @@ impl Clock {
         }
     }
 
+    /// The current time in milliseconds since the epoch; a fixed clock
+    /// is at the start of its second.
+    pub fn now_ms(&self) -> i64 {
+        match &self.fixed {
+            Some(t) => t.load(Ordering::Relaxed).saturating_mul(1000),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        }
+    }
+
     /// Moves a fixed clock; does nothing to the system clock.
     pub fn set(&self, now: i64) {
         if let Some(t) = &self.fixed {
@@ -61,6 +73,7 @@ mod tests {
         assert_eq!(c.now(), 100);
         c.set(250);
         assert_eq!(c.now(), 250);
+        assert_eq!(c.now_ms(), 250_000);
         assert!(Clock::system().now() > 1_600_000_000);
     }
 }

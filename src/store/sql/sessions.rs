@@ -124,7 +124,9 @@ pub(in crate::store) async fn refresh_in(
     let replay = match token.used_at {
         None if token.expires_at <= r.now => return Ok(Some(RefreshOutcome::Invalid)),
         None => false,
-        Some(used) if r.now - used <= r.grace && successor_unused(tx, r, &session.id).await? => {
+        Some(used)
+            if r.now_ms - used <= r.grace_ms && successor_unused(tx, r, &session.id).await? =>
+        {
             true
         }
         Some(_) => {
@@ -164,7 +166,8 @@ pub(in crate::store) async fn refresh_in(
 pub(in crate::store) struct TokenRow {
     /// Its expiry.
     pub expires_at: i64,
-    /// When it was rotated, if it was.
+    /// When it was rotated, if it was, in ms (whole seconds for rows
+    /// rotated before schema version 3).
     pub used_at: Option<i64>,
 }
 
@@ -174,7 +177,8 @@ pub(in crate::store) type RefreshRows = (TokenRow, SessionRecord, UserRecord);
 
 /// The read a refresh starts with: the token (by hash, `$n` placeholders
 /// follow), its session and the session's user, the token's hash first.
-const REFRESH_SELECT: &str = "SELECT t.hash, t.expires_at, t.used_at,
+const REFRESH_SELECT: &str =
+    "SELECT t.hash, t.expires_at, COALESCE(t.used_at_ms, t.used_at * 1000),
         s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
         s.expires_at, s.access_expires_at, s.revoked_at, s.client_id,
         u.id, u.username, u.password_hash, u.created_at
@@ -264,8 +268,9 @@ async fn rotate(
     r: &RefreshRequest,
     session_id: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2")
+    sqlx::query("UPDATE refresh_tokens SET used_at = $1, used_at_ms = $2 WHERE hash = $3")
         .bind(r.now)
+        .bind(r.now_ms)
         .bind(&r.hash)
         .execute(&mut **tx)
         .await?;

@@ -107,13 +107,13 @@ async fn write_rotations(
 ) -> Result<(), StoreError> {
     let n = rotations.len();
     let sql = format!(
-        "UPDATE refresh_tokens SET used_at = v.column2 FROM (VALUES {}) AS v
+        "UPDATE refresh_tokens SET used_at = v.column2, used_at_ms = v.column3 FROM (VALUES {}) AS v
          WHERE refresh_tokens.hash = v.column1",
-        values(n, 2)
+        values(n, 3)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (r, _) in rotations {
-        q = q.bind(r.hash.as_slice()).bind(r.now);
+        q = q.bind(r.hash.as_slice()).bind(r.now).bind(r.now_ms);
     }
     q.execute(&mut **tx).await?;
 
@@ -168,7 +168,8 @@ mod tests {
             now,
             successor_expires_at: now + 1000,
             access_expires_at: now + 300,
-            grace: 10,
+            now_ms: now * 1000,
+            grace_ms: 10_000,
             leeway: 5,
             client_id: "jwtd".into(),
         }
