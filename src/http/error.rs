@@ -49,6 +49,9 @@ pub enum ApiError {
         /// Whether to send `WWW-Authenticate: Basic realm="jwtd"`.
         challenge: bool,
     },
+    /// 400 `unauthorized_client`: a token revocation by a client the token
+    /// was not issued to (RFC 7009 §2.1, answered as RFC 6749 §5.2).
+    NotIssuedToClient,
     /// 403 `unauthorized_client`: a valid client without the right.
     UnauthorizedClient,
     /// 403 `registration_disabled`.
@@ -125,6 +128,11 @@ impl ApiError {
                 S::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication failed".into(),
+            ),
+            Self::NotIssuedToClient => (
+                S::BAD_REQUEST,
+                "unauthorized_client",
+                "the token was not issued to this client".into(),
             ),
             Self::UnauthorizedClient => (
                 S::FORBIDDEN,

@@ -45,14 +45,16 @@ fn required(token: String) -> Result<String, ApiError> {
     Ok(token)
 }
 
-/// Revokes an access token (its `jti`) or a refresh token (its session).
-/// Answers 200 for every token, valid or not (RFC 7009 §2.2); a tampered
-/// token is unknown and revokes nothing.
 /// Revoke a token (RFC 7009): access token by jti, refresh token by session.
+///
+/// Answers 200 for every token, valid or not (RFC 7009 §2.2); a tampered
+/// token is unknown and revokes nothing. A live token issued to another
+/// client than the one authenticated (none: the public client `jwtd`) is
+/// refused with 400 `unauthorized_client` and revokes nothing (§2.1).
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", security((), ("client" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked, or unknown: the same answer"),
-        (status = 400, description = "invalid_request: no token", body = ErrorBody),
+        (status = 400, description = "invalid_request: no token; unauthorized_client: the token was issued to another client", body = ErrorBody),
         (status = 401, description = "invalid_client: wrong client credentials", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
@@ -63,7 +65,15 @@ async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     // Open to the public client; credentials that are sent must be right.
     let presented = client_auth::presented(&headers, form.client_id, form.client_secret)?;
-    client_auth::authenticate(&state, presented).await?;
+    let client = client_auth::authenticate(&state, presented).await?;
+    // RFC 7009 §2.1: only the client a token was issued to may revoke it.
+    let issued_to = |owner: &str| {
+        if owner == client.id() {
+            Ok(())
+        } else {
+            Err(ApiError::NotIssuedToClient)
+        }
+    };
     let token = required(form.token)?;
     let now = state.clock.now();
     // A refresh token (no dots) is never a JWT: checking it as one would
@@ -72,6 +82,7 @@ async fn revoke_token(
     if !jwtd_core::id::is_refresh_token(&token) {
         match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? {
             Ok(t) => {
+                issued_to(&t.claims.client_id)?;
                 let r = revoke::token(&state.store, &state.config, &t, now).await?;
                 state.committed(std::slice::from_ref(&r)).await;
                 tracing::info!(user_id = %t.claims.sub, "access token revoked");
@@ -87,6 +98,7 @@ async fn revoke_token(
         .session_by_refresh(&hash_refresh(&token))
         .await?;
     if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
+        issued_to(&s.client_id)?;
         let which = revoke::Sessions::One(s.id.clone());
         let revoked = revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
         state.committed_sessions(&revoked).await;

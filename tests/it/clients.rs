@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_TOKEN, PASSWORD, TestApp, body, claims_of};
 
 /// A registered client's id and secret.
-struct Creds {
-    id: String,
-    secret: String,
+pub struct Creds {
+    pub id: String,
+    pub secret: String,
 }
 
-async fn admin_create(app: &TestApp, name: &str, introspect: bool, feed: bool) -> Creds {
+/// Registers a client through the admin API.
+pub async fn admin_create(app: &TestApp, name: &str, introspect: bool, feed: bool) -> Creds {
     let r = app
         .client
         .post(format!("{}/admin/clients", app.url))
@@ -31,7 +32,7 @@ async fn admin_create(app: &TestApp, name: &str, introspect: bool, feed: bool) -
 }
 
 /// POST a form with HTTP Basic client credentials.
-async fn post_basic(app: &TestApp, path: &str, c: &Creds, form: &[(&str, &str)]) -> Response {
+pub async fn post_basic(app: &TestApp, path: &str, c: &Creds, form: &[(&str, &str)]) -> Response {
     app.client
         .post(format!("{}{path}", app.url))
         .basic_auth(&c.id, Some(&c.secret))
@@ -243,7 +244,7 @@ async fn the_feed_takes_a_client_with_the_right() {
 }
 
 /// Logs `username` in through `c` (JSON body credentials).
-async fn login_via(app: &TestApp, username: &str, c: &Creds) -> Value {
+pub async fn login_via(app: &TestApp, username: &str, c: &Creds) -> Value {
     let r = app
         .post_json(
             "/login",
@@ -448,20 +449,72 @@ async fn the_token_endpoint_speaks_rfc_6749() {
 async fn revocation_accepts_client_credentials_and_refuses_wrong_ones() {
     let app = TestApp::spawn().await;
     let c = admin_create(&app, "revoker", false, false).await;
-    let t = app.user("revokeclient").await;
+    app.register("revokeclient").await;
+    let t = login_via(&app, "revokeclient", &c).await;
+    let access = t["access_token"].as_str().expect("a token");
     let wrong = Creds {
         id: c.id.clone(),
         secret: "wrong".into(),
     };
-    let r = post_basic(&app, "/oauth/revoke", &wrong, &[("token", &t.access)]).await;
+    let r = post_basic(&app, "/oauth/revoke", &wrong, &[("token", access)]).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(r).await["error"], "invalid_client");
     assert_eq!(
-        app.protected(&t.access).await,
+        app.protected(access).await,
         StatusCode::OK,
         "a refused request revokes nothing"
     );
-    let r = post_basic(&app, "/oauth/revoke", &c, &[("token", &t.access)]).await;
+    let r = post_basic(&app, "/oauth/revoke", &c, &[("token", access)]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(app.protected(&t.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.protected(access).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_cannot_revoke_a_token_issued_to_another() {
+    // RFC 7009 §2.1: the server checks the token was issued to the client
+    // that asks; unauthenticated requests act for the public client.
+    let app = TestApp::spawn().await;
+    let (a, b) = (
+        admin_create(&app, "a", false, false).await,
+        admin_create(&app, "b", false, false).await,
+    );
+    app.register("owned").await;
+    let of_a = login_via(&app, "owned", &a).await;
+    let of_public = app.login("owned").await;
+    let field = |v: &Value, k: &str| v[k].as_str().expect("a token").to_owned();
+    let (access, refresh) = (field(&of_a, "access_token"), field(&of_a, "refresh_token"));
+    for token in [&access, &refresh] {
+        for r in [
+            post_basic(&app, "/oauth/revoke", &b, &[("token", token)]).await,
+            app.post_form("/oauth/revoke", None, &[("token", token)])
+                .await,
+        ] {
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(body(r).await["error"], "unauthorized_client");
+        }
+    }
+    assert_eq!(
+        app.protected(&access).await,
+        StatusCode::OK,
+        "nothing was revoked"
+    );
+    let r = post_basic(&app, "/oauth/revoke", &a, &[("token", &of_public.access)]).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "a's credentials, jwtd's token"
+    );
+    assert_eq!(app.protected(&of_public.access).await, StatusCode::OK);
+    // Its own client revokes it; the public client revokes its own.
+    let r = post_basic(&app, "/oauth/revoke", &a, &[("token", &refresh)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.protected(&access).await, StatusCode::UNAUTHORIZED);
+    let r = app
+        .post_form("/oauth/revoke", None, &[("token", &of_public.access)])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.protected(&of_public.access).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
