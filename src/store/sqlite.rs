@@ -70,6 +70,7 @@ const LOCK_TOKEN_AND_SESSION: &str = "";
 mod sql;
 use sql::run_job;
 
+mod private;
 mod refreshes;
 
 impl SqliteStore {
@@ -81,6 +82,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        if opts.get_filename().as_os_str() != ":memory:" {
+            let tightened = private::prepare(opts.get_filename())
+                .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+            for f in tightened {
+                tracing::warn!(file = %f.display(), "store file was readable by others: now 0600");
+            }
+        }
         // Profiled under a refresh load (docs/benchmarks.md): the writer
         // reads every session and refresh token it changes, and a page
         // cache larger than SQLite's 2 MiB default keeps a busy instance's

@@ -286,3 +286,50 @@ async fn the_refresh_grace_ends_on_the_millisecond() {
     let next = next.expect("the rotation answered tokens");
     assert_eq!(app.protected(&next.access).await, StatusCode::UNAUTHORIZED);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn store_files_are_private_wherever_they_live() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // The attack's setting: a database outside data_dir, in a directory
+    // every local user may read, under umask 022.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let public = dir.path().join("srv");
+    std::fs::create_dir(&public).expect("created");
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let db = public.join("jwtd.db");
+    let url = format!("sqlite://{}", db.display());
+    let data = dir.path().join("data").display().to_string();
+    let mut args = vec!["--database-url", &url, "--data-dir", &data];
+    let server_args = crate::helpers::server_args("1024", "1");
+    args.extend(server_args.iter().map(String::as_str));
+    let files = ["jwtd.db", "jwtd.db-wal", "jwtd.db-shm"].map(|f| public.join(f));
+    let server = crate::helpers::Binary::start_under_umask("022", &args).await;
+    let client = reqwest::Client::new();
+    let creds = serde_json::json!({"username": "private", "password": crate::helpers::PASSWORD});
+    crate::helpers::post_value(&client, &format!("{}/register", server.url), &creds).await;
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{} under umask 022", f.display());
+    }
+    server.kill9().await;
+    // A store left readable (an older release, a careless copy) is
+    // tightened at start, with a warning.
+    for f in &files {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let server = crate::helpers::Binary::start_under_umask("022", &args).await;
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{} was not tightened", f.display());
+    }
+    let logs = server.logs();
+    assert!(logs.contains("readable by others"), "{logs}");
+    assert!(logs.contains("jwtd.db-wal"), "{logs}");
+    server.kill9().await;
+}

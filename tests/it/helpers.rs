@@ -459,11 +459,28 @@ impl Binary {
     /// [`Binary::start`] on a given address (a restart that clients must
     /// find where they left it).
     pub async fn start_on(listen: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        use tokio::io::AsyncBufReadExt as _;
-        let mut child = tokio::process::Command::new(jwtd_bin())
-            .args(["serve", "--listen", listen])
+        let mut cmd = tokio::process::Command::new(jwtd_bin());
+        cmd.args(["serve", "--listen", listen])
             .args(args)
-            .envs(envs.iter().copied())
+            .envs(envs.iter().copied());
+        Self::spawn(cmd).await
+    }
+
+    /// [`Binary::start`] under a file-creation mask (through `sh`, since
+    /// setting a child's umask directly takes `unsafe`).
+    pub async fn start_under_umask(umask: &str, args: &[&str]) -> Self {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.args(["-c", "umask \"$0\" && exec \"$@\"", umask])
+            .arg(jwtd_bin())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args);
+        Self::spawn(cmd).await
+    }
+
+    /// Runs `cmd` (a jwtd server) until `/healthz` answers.
+    async fn spawn(mut cmd: tokio::process::Command) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = cmd
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
