@@ -63,7 +63,9 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     fn mode(p: &Path) -> u32 {
-        std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     #[test]
