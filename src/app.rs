@@ -78,6 +78,11 @@ pub struct Inner {
     /// Turns true when shutdown begins: long-lived responses (SSE streams)
     /// watch it and end.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
+    /// Counts client deletions made here: long-lived responses authorised
+    /// by a client (feed streams) watch it and check their client again,
+    /// so a deletion ends them at once. Deletions elsewhere (the CLI,
+    /// another instance) are found by the checks they make on their own.
+    pub client_removals: tokio::sync::watch::Sender<u64>,
 }
 
 impl Deref for AppState {
@@ -193,6 +198,7 @@ impl AppState {
             hasher,
             refresh_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             shutting_down: tokio::sync::watch::Sender::new(false),
+            client_removals: tokio::sync::watch::Sender::new(0),
         })))
     }
 

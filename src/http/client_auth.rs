@@ -137,22 +137,22 @@ pub async fn authenticate(state: &AppState, p: Option<Presented>) -> Result<Clie
 /// §5): a bearer credential is checked as the admin token; anything else
 /// as a client, which must be registered and hold the right (403
 /// `unauthorized_client` if not). Nothing at all is 401 `invalid_client`
-/// with a Basic challenge.
+/// with a Basic challenge. Answers the client's id, `None` for the admin.
 pub async fn admin_or_client(
     state: &AppState,
     headers: &HeaderMap,
     id: Option<String>,
     secret: Option<String>,
     right: Right,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     if super::auth::bearer(headers).ok().flatten().is_some() {
-        return check_admin(state, headers);
+        return check_admin(state, headers).map(|()| None);
     }
     let Some(p) = presented(headers, id, secret)? else {
         return Err(ApiError::InvalidClient { challenge: true });
     };
     match authenticate(state, Some(p)).await? {
-        Client::Registered(c) if right.held_by(&c) => Ok(()),
+        Client::Registered(c) if right.held_by(&c) => Ok(Some(c.id)),
         _ => Err(ApiError::UnauthorizedClient),
     }
 }
@@ -160,16 +160,29 @@ pub async fn admin_or_client(
 /// Proof that the request may read the revocation feed: the admin token,
 /// or a registered client with the `feed` right (HTTP Basic: the feed's
 /// routes are GETs, without a body to carry `client_secret_post`).
-pub struct FeedReader;
+pub struct FeedReader {
+    /// The client, `None` for the admin token: a stream it opened must end
+    /// once the client is deleted or loses the right.
+    pub client: Option<String>,
+}
 
 impl FromRequestParts<AppState> for FeedReader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        admin_or_client(state, &parts.headers, None, None, Right::Feed)
-            .await
-            .map(|()| FeedReader)
+        let client = admin_or_client(state, &parts.headers, None, None, Right::Feed).await?;
+        Ok(FeedReader { client })
     }
+}
+
+/// Whether the client `id` still exists and holds `right` (for a
+/// long-lived response it authorised).
+pub async fn still_holds(state: &AppState, id: &str, right: Right) -> Result<bool, ApiError> {
+    Ok(state
+        .store
+        .client(id)
+        .await?
+        .is_some_and(|c| right.held_by(&c)))
 }
 
 #[cfg(test)]

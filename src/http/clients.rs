@@ -124,6 +124,8 @@ async fn remove(
         .delete_client(&id, now, state.config.leeway_secs())
         .await?
         .ok_or(ApiError::NotFound)?;
+    // Its open streams end before anything more reaches them.
+    state.client_removals.send_modify(|n| *n += 1);
     state.committed(&revoked).await;
     tracing::info!(client_id = %id, sessions = revoked.len(), "client deleted");
     Ok(StatusCode::NO_CONTENT)

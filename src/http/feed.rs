@@ -9,6 +9,11 @@
 //! consumer resuming past a purged row misses nothing that matters, and
 //! `event: reset` is never needed.
 //!
+//! A stream opened by a client ends once the client is deleted or loses
+//! the `feed` right: at once when that happens on this instance, and
+//! otherwise at its next check (before every batch it delivers, and at
+//! every heartbeat), so nothing committed after the deletion reaches it.
+//!
 //! The stream reads the store's ordered revocation log, not an in-memory
 //! channel: resuming from any cursor replays exactly what came after it, so
 //! a consumer that reconnects loses nothing and sees nothing twice.
@@ -26,10 +31,11 @@ use jwtd_core::revocation::Revocation;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::client_auth::FeedReader;
+use super::client_auth::{FeedReader, still_holds};
 use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
 use crate::app::AppState;
+use crate::clients::Right;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -158,16 +164,26 @@ const PAGE: i64 = 500;
 /// second), so a consumer can bound its staleness.
 const HEARTBEAT: Duration = Duration::from_millis(500);
 
+/// What a stream waited for.
+enum Next {
+    /// Rows were read into the buffer.
+    Rows,
+    /// Nothing came for a while, or a client was deleted here: time to
+    /// check the stream's client and send a heartbeat.
+    Quiet,
+    /// The stream ends (shutdown, or a store failure the consumer
+    /// recovers from by resuming).
+    End,
+}
+
 /// Reads the log after `cursor` into `buf`, waiting up to [`HEARTBEAT`]
-/// for something to be logged. `Some(false)`: nothing came (time for a
-/// heartbeat); `None`: the stream ends (shutdown, or a store failure the
-/// consumer recovers from by resuming).
+/// for something to be logged.
 async fn next_rows(
     state: &AppState,
     cursor: i64,
     buf: &mut VecDeque<(i64, Revocation)>,
-    shutting_down: &mut tokio::sync::watch::Receiver<bool>,
-) -> Option<bool> {
+    watch: &mut Watch,
+) -> Next {
     // Register for wake-ups before reading, so a revocation that lands
     // between the read and the wait is not slept through.
     let notified = state.revocation_events.notified();
@@ -176,15 +192,52 @@ async fn next_rows(
     match state.store.revocations_since(cursor, PAGE).await {
         Ok(rows) if !rows.is_empty() => {
             buf.extend(rows);
-            Some(true)
+            Next::Rows
         }
         Ok(_) => tokio::select! {
-            woken = tokio::time::timeout(HEARTBEAT, notified) => Some(woken.is_ok()),
-            _ = shutting_down.changed() => None,
+            woken = tokio::time::timeout(HEARTBEAT, notified) => {
+                if woken.is_ok() { Next::Rows } else { Next::Quiet }
+            }
+            _ = watch.shutting_down.changed() => Next::End,
+            _ = watch.removals.changed() => Next::Quiet,
         },
         Err(e) => {
             tracing::warn!(error = %e, "revocation stream: store read failed");
-            None
+            Next::End
+        }
+    }
+}
+
+/// What a stream watches besides the log.
+struct Watch {
+    shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// Client deletions made on this instance.
+    removals: tokio::sync::watch::Receiver<u64>,
+    /// The client that opened the stream (`None`: the admin token).
+    client: Option<String>,
+}
+
+impl Watch {
+    /// Whether the stream may go on: not shutting down, and its client
+    /// still exists with the feed right. Checked before every batch the
+    /// stream delivers and at every heartbeat, so nothing committed after
+    /// a client's deletion (here, by the CLI or on another instance)
+    /// reaches its streams.
+    async fn may_go_on(&mut self, state: &AppState) -> bool {
+        if *self.shutting_down.borrow_and_update() {
+            return false;
+        }
+        self.removals.mark_unchanged();
+        let Some(id) = &self.client else {
+            return true;
+        };
+        match still_holds(state, id, Right::Feed).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(client_id = %id, "feed stream ended: client deleted or right removed");
+                false
+            }
+            Err(_) => false,
         }
     }
 }
@@ -199,7 +252,7 @@ async fn next_rows(
         (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
-    _: FeedReader,
+    reader: FeedReader,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let cursor = match headers.get("last-event-id") {
@@ -216,34 +269,54 @@ async fn stream(
             "Last-Event-ID is beyond the log head".into(),
         ));
     }
-    let init = (state, cursor, VecDeque::<(i64, Revocation)>::new());
+    let watch = Watch {
+        // Shutdown ends every stream at once; the consumer resumes from
+        // its last id elsewhere or after the restart.
+        shutting_down: state.shutting_down.subscribe(),
+        removals: state.client_removals.subscribe(),
+        client: reader.client,
+    };
+    let init = (state, cursor, VecDeque::<(i64, Revocation)>::new(), watch);
     // The cursor is the last event delivered; the log is read again only
     // once the buffer is drained, from there.
-    let events = futures_util::stream::unfold(init, |(state, cursor, mut buf)| async move {
-        loop {
-            if let Some((seq, r)) = buf.pop_front() {
-                let event = Event::default()
-                    .event("revocation")
-                    .id(seq.to_string())
-                    .json_data(Item::from(r))
-                    .unwrap_or_else(|_| Event::default().comment("unencodable"));
-                return Some((Ok(event), (state, seq, buf)));
+    let events =
+        futures_util::stream::unfold(init, |(state, cursor, mut buf, mut watch)| async move {
+            loop {
+                // A deletion here stops even a batch already read.
+                if watch.removals.has_changed().unwrap_or(true) && !watch.may_go_on(&state).await {
+                    return None;
+                }
+                if let Some((seq, r)) = buf.pop_front() {
+                    let event = Event::default()
+                        .event("revocation")
+                        .id(seq.to_string())
+                        .json_data(Item::from(r))
+                        .unwrap_or_else(|_| Event::default().comment("unencodable"));
+                    return Some((Ok(event), (state, seq, buf, watch)));
+                }
+                if *watch.shutting_down.borrow_and_update() {
+                    return None;
+                }
+                match next_rows(&state, cursor, &mut buf, &mut watch).await {
+                    Next::End => return None,
+                    Next::Rows => {
+                        if !buf.is_empty() && !watch.may_go_on(&state).await {
+                            return None;
+                        }
+                    }
+                    Next::Quiet => {
+                        if !watch.may_go_on(&state).await {
+                            return None;
+                        }
+                        // Nothing after the cursor for a while: the consumer
+                        // has the log up to its head, and is told so.
+                        let beat = Event::default()
+                            .event("heartbeat")
+                            .data(format!(r#"{{"cursor":"{cursor}"}}"#));
+                        return Some((Ok(beat), (state, cursor, buf, watch)));
+                    }
+                }
             }
-            // Shutdown ends every stream at once; the consumer resumes from
-            // its last id elsewhere or after the restart.
-            let mut shutting_down = state.shutting_down.subscribe();
-            if *shutting_down.borrow_and_update() {
-                return None;
-            }
-            if !next_rows(&state, cursor, &mut buf, &mut shutting_down).await? {
-                // Nothing after the cursor for a while: the consumer has the
-                // log up to its head, and is told so.
-                let beat = Event::default()
-                    .event("heartbeat")
-                    .data(format!(r#"{{"cursor":"{cursor}"}}"#));
-                return Some((Ok(beat), (state, cursor, buf)));
-            }
-        }
-    });
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

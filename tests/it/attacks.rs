@@ -333,3 +333,64 @@ async fn store_files_are_private_wherever_they_live() {
     assert!(logs.contains("jwtd.db-wal"), "{logs}");
     server.kill9().await;
 }
+
+/// Reads an SSE response until it ends or `limit` passes: what it carried
+/// and whether it ended.
+async fn read_stream(r: &mut reqwest::Response, limit: Duration) -> (String, bool) {
+    let deadline = Instant::now() + limit;
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), r.chunk()).await {
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(None) | Err(_)) => return (text, true),
+            Err(_) => {}
+        }
+    }
+    (text, false)
+}
+
+#[tokio::test]
+async fn deleting_a_client_ends_its_feed_streams() {
+    use crate::clients::admin_create;
+    let app = TestApp::spawn().await;
+    let open = |c: &crate::clients::Creds| {
+        app.client
+            .get(format!("{}/revocations/stream", app.url))
+            .basic_auth(&c.id, Some(&c.secret))
+            .send()
+    };
+    let by_api = admin_create(&app, "deleted-by-api", false, true).await;
+    let by_cli = admin_create(&app, "deleted-by-cli", false, true).await;
+    let users = [app.user("feed-1").await, app.user("feed-2").await];
+
+    // Deleted through the admin API: the stream ends at once.
+    let mut stream = open(&by_api).await.expect("sent");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (text, ended) = read_stream(&mut stream, Duration::from_millis(1200)).await;
+    assert!(!ended && text.contains("event: heartbeat"), "{text}");
+    let r = app
+        .client
+        .delete(format!("{}/admin/clients/{}", app.url, by_api.id))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.logout(&users[0].access, "local").await;
+    let (text, ended) = read_stream(&mut stream, Duration::from_secs(5)).await;
+    assert!(ended, "the deleted client's stream stayed open: {text}");
+    assert!(!text.contains("event: revocation"), "{text}");
+
+    // Deleted by the CLI (another process): found by the stream's own
+    // check before it delivers the next revocation.
+    let mut stream = open(&by_cli).await.expect("sent");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (text, _) = read_stream(&mut stream, Duration::from_millis(1200)).await;
+    assert!(text.contains("event: heartbeat"), "{text}");
+    let out = app.cli(&["client", "delete", &by_cli.id], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    app.logout(&users[1].access, "local").await;
+    let (text, ended) = read_stream(&mut stream, Duration::from_secs(5)).await;
+    assert!(ended, "the deleted client's stream stayed open: {text}");
+    assert!(!text.contains("event: revocation"), "{text}");
+}
