@@ -17,7 +17,7 @@ dir="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 admin="schemathesis-admin-token-$RANDOM$RANDOM"
 JWTD_ADMIN_TOKEN="$admin" JWTD_ARGON2_MEMORY_KIB=1024 JWTD_ARGON2_ITERATIONS=1 \
-  JWTD_LOGIN_MAX_FAILURES=1000000 \
+  JWTD_LOGIN_MAX_FAILURES=1000000 JWTD_CLIENT_AUTH_MAX_FAILURES=1000000 \
   target/debug/jwtd serve --data-dir "$dir/data" --listen "127.0.0.1:$port" >"$dir/log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"; }

@@ -48,6 +48,9 @@ pub struct Inner {
     /// SHA-256 of the admin token: comparing fixed-length digests in
     /// constant time leaks neither the token nor its length.
     pub admin_token_hash: Option<[u8; 32]>,
+    /// Client and admin authentication checks in flight, for the failure
+    /// limit.
+    pub auth_limits: crate::auth_limits::AuthLimits,
     /// Woken whenever revocations reach the index, for SSE streams.
     pub revocation_events: Notify,
     /// Cluster mode: publishes committed revocations to the other instances.
@@ -189,6 +192,7 @@ impl AppState {
             key_fingerprint: Mutex::new(fingerprint),
             key_switch_at: AtomicI64::new(switch_at),
             admin_token_hash,
+            auth_limits: crate::auth_limits::AuthLimits::default(),
             revocation_events: Notify::new(),
             fanout,
             retired_cache: std::sync::Mutex::default(),
@@ -222,6 +226,14 @@ impl AppState {
     pub async fn committed_sessions(&self, revoked: &crate::store::Revoked) {
         self.apply(&revoked.known);
         self.committed(&revoked.revocations).await;
+    }
+
+    /// The limit on failed client and admin authentications.
+    pub fn auth_policy(&self) -> crate::auth_limits::Policy {
+        crate::auth_limits::Policy {
+            max_failures: self.config.serve.client_auth_max_failures,
+            window: crate::config::secs(self.config.serve.login_failure_window),
+        }
     }
 
     /// Tells the other instances that signing keys changed.

@@ -7,6 +7,7 @@
 //!
 //! ## Layout
 //! * [`accounts`]: username and password rules.
+//! * [`auth_limits`]: limits on failed client and admin authentications.
 //! * [`cli`]: the command line.
 //! * [`config`]: flags, env and file merged and validated into a `Config`.
 //! * [`telemetry`]: logging setup.
@@ -22,6 +23,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod auth_limits;
 pub mod cli;
 pub mod clients;
 pub mod commands;

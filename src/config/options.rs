@@ -85,6 +85,10 @@ pub struct ServeOptions {
     /// That window; a successful login resets the count.
     #[arg(long, env = "JWTD_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse::ttl)]
     pub login_failure_window: Duration,
+    /// Failed client or admin authentications per (client id or admin,
+    /// client IP) within `login_failure_window` before 429.
+    #[arg(long, env = "JWTD_CLIENT_AUTH_MAX_FAILURES", default_value = "20", value_parser = parse::count::<u32>)]
+    pub client_auth_max_failures: u32,
     /// Clock-skew allowance for `exp`/`nbf`/`iat`.
     #[arg(long, env = "JWTD_LEEWAY", default_value = "30s", value_parser = parse::duration)]
     pub leeway: Duration,

@@ -4,15 +4,13 @@
 //! <admin_token>`, compared in constant time; 403 `admin_disabled` when no
 //! admin token is configured.
 
-use aws_lc_rs::{constant_time, digest};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::auth::bearer;
+use super::client_auth::{check_admin, peer_ip};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
 use crate::app::AppState;
@@ -33,25 +31,10 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        check_admin(state, &parts.headers).map(|()| Admin)
+        check_admin(state, &parts.headers, peer_ip(&parts.extensions))
+            .await
+            .map(|()| Admin)
     }
-}
-
-/// Checks that `headers` carry the admin token: 403 `admin_disabled` when
-/// none is configured, 401 when it is missing or wrong.
-pub fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &state.admin_token_hash else {
-        return Err(ApiError::AdminDisabled);
-    };
-    let presented = bearer(headers)
-        .ok()
-        .flatten()
-        .ok_or(ApiError::Unauthorized)?;
-    // Digests first, so the comparison is constant-time over a fixed
-    // length and leaks nothing about the token, not even its length.
-    let d = digest::digest(&digest::SHA256, presented.as_bytes());
-    constant_time::verify_slices_are_equal(d.as_ref(), expected)
-        .map_err(|_| ApiError::WrongAdminToken)
 }
 
 /// `200` body of a forced logout.

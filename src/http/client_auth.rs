@@ -1,17 +1,85 @@
-//! Client authentication (RFC 6749 §2.3.1, SPEC §5): `client_secret_basic`
-//! or `client_secret_post`, the built-in public client, and the endpoints
-//! that take a client with a right or the admin token.
+//! Client and admin authentication (RFC 6749 §2.3.1, SPEC §5):
+//! `client_secret_basic` or `client_secret_post`, the built-in public
+//! client, the admin token, and the endpoints that take a client with a
+//! right or the admin token. Failed attempts are limited per (client id or
+//! admin, client IP) ([`crate::auth_limits`]).
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use aws_lc_rs::{constant_time, digest};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{Extensions, HeaderMap, header};
 use base64::Engine as _;
 
-use super::admin::check_admin;
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::clients::{PUBLIC_CLIENT, Right, secret_matches};
+use crate::auth_limits::{Attempt, Principal, Refused};
+use crate::clients::{PUBLIC_CLIENT, Right, secret_matches, secret_matches_nobody};
 use crate::store::ClientRecord;
+
+/// The client IP of a request (unspecified when it came without one, as
+/// in router-level tests).
+pub fn peer_ip(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// The client IP of a request, as an extractor.
+pub struct PeerIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(peer_ip(&parts.extensions)))
+    }
+}
+
+/// Admits one check of `who`'s credentials, or answers 429.
+async fn admit(state: &AppState, who: Principal, ip: IpAddr) -> Result<Attempt, ApiError> {
+    let now = state.clock.now();
+    match state
+        .auth_limits
+        .admit(&state.store, state.auth_policy(), &who, ip, now)
+        .await
+    {
+        Ok(a) => Ok(a),
+        Err(Refused::Limited(secs)) => {
+            tracing::warn!(?who, %ip, "authentication failures over the limit");
+            Err(ApiError::TooManyAttempts(secs))
+        }
+        Err(Refused::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Checks that `headers` carry the admin token: 403 `admin_disabled` when
+/// none is configured, 401 when it is missing or wrong, 429 after
+/// `client_auth_max_failures` wrong ones from `ip`.
+pub async fn check_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token_hash else {
+        return Err(ApiError::AdminDisabled);
+    };
+    let presented = super::auth::bearer(headers)
+        .ok()
+        .flatten()
+        .ok_or(ApiError::Unauthorized)?;
+    let attempt = admit(state, Principal::Admin, ip).await?;
+    // Digests first, so the comparison is constant-time over a fixed
+    // length and leaks nothing about the token, not even its length.
+    let d = digest::digest(&digest::SHA256, presented.as_bytes());
+    if constant_time::verify_slices_are_equal(d.as_ref(), expected).is_ok() {
+        attempt.succeeded(&state.store).await?;
+        return Ok(());
+    }
+    attempt.failed(&state.store).await?;
+    Err(ApiError::WrongAdminToken)
+}
 
 /// Credentials a request presented, before they are checked.
 #[derive(Debug, Default)]
@@ -110,8 +178,13 @@ pub fn presented(
 
 /// Checks presented credentials: none (or `jwtd` without a secret) is the
 /// public client; a registered client must prove its secret. An unknown
-/// client or a wrong secret is 401 `invalid_client`.
-pub async fn authenticate(state: &AppState, p: Option<Presented>) -> Result<Client, ApiError> {
+/// client or a wrong secret is 401 `invalid_client`, alike in answer and
+/// work, and counts towards the failure limit of (id, `ip`).
+pub async fn authenticate(
+    state: &AppState,
+    p: Option<Presented>,
+    ip: IpAddr,
+) -> Result<Client, ApiError> {
     let Some(p) = p else {
         return Ok(Client::Public);
     };
@@ -127,9 +200,21 @@ pub async fn authenticate(state: &AppState, p: Option<Presented>) -> Result<Clie
     let Some(secret) = p.secret.filter(|s| !s.is_empty()) else {
         return Err(fail);
     };
-    match state.store.client(&p.id).await? {
-        Some(c) if secret_matches(&c, &secret) => Ok(Client::Registered(c)),
-        _ => Err(fail),
+    let attempt = admit(state, Principal::Client(p.id.clone()), ip).await?;
+    let found = state.store.client(&p.id).await?;
+    let matches = match &found {
+        Some(c) => secret_matches(c, &secret),
+        None => secret_matches_nobody(&secret),
+    };
+    match found {
+        Some(c) if matches => {
+            attempt.succeeded(&state.store).await?;
+            Ok(Client::Registered(c))
+        }
+        _ => {
+            attempt.failed(&state.store).await?;
+            Err(fail)
+        }
     }
 }
 
@@ -140,18 +225,18 @@ pub async fn authenticate(state: &AppState, p: Option<Presented>) -> Result<Clie
 /// with a Basic challenge. Answers the client's id, `None` for the admin.
 pub async fn admin_or_client(
     state: &AppState,
-    headers: &HeaderMap,
+    (headers, ip): (&HeaderMap, IpAddr),
     id: Option<String>,
     secret: Option<String>,
     right: Right,
 ) -> Result<Option<String>, ApiError> {
     if super::auth::bearer(headers).ok().flatten().is_some() {
-        return check_admin(state, headers).map(|()| None);
+        return check_admin(state, headers, ip).await.map(|()| None);
     }
     let Some(p) = presented(headers, id, secret)? else {
         return Err(ApiError::InvalidClient { challenge: true });
     };
-    match authenticate(state, Some(p)).await? {
+    match authenticate(state, Some(p), ip).await? {
         Client::Registered(c) if right.held_by(&c) => Ok(Some(c.id)),
         _ => Err(ApiError::UnauthorizedClient),
     }
@@ -170,7 +255,8 @@ impl FromRequestParts<AppState> for FeedReader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let client = admin_or_client(state, &parts.headers, None, None, Right::Feed).await?;
+        let from = (&parts.headers, peer_ip(&parts.extensions));
+        let client = admin_or_client(state, from, None, None, Right::Feed).await?;
         Ok(FeedReader { client })
     }
 }

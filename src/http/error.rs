@@ -174,7 +174,7 @@ impl ApiError {
             Self::TooManyAttempts(_) => (
                 S::TOO_MANY_REQUESTS,
                 "too_many_attempts",
-                "too many failed logins; retry later".into(),
+                "too many failed attempts; retry later".into(),
             ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,

@@ -166,7 +166,7 @@ async fn on_hash_slot<T: Send + 'static>(
         (status = 401, description = "invalid_credentials, or invalid_client", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 415, description = "unsupported_media_type", body = ErrorBody),
-        (status = 429, description = "too_many_attempts (see Retry-After)", body = ErrorBody)))]
+        (status = 429, description = "too_many_attempts: too many failed logins, or client authentications (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -174,7 +174,7 @@ async fn login(
     Json(c): Json<LoginBody>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     let presented = client_auth::presented(&headers, c.client_id, c.client_secret)?;
-    let client = client_auth::authenticate(&state, presented).await?;
+    let client = client_auth::authenticate(&state, presented, peer.ip()).await?;
     if c.password.len() > MAX_PASSWORD || c.username.len() > 256 {
         return Err(ApiError::InvalidRequest(
             "username or password too long".into(),

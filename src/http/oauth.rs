@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::authenticate_with_current_keys;
-use super::client_auth;
+use super::client_auth::{self, PeerIp};
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
 use super::login::hash_refresh;
@@ -60,12 +60,13 @@ fn required(token: String) -> Result<String, ApiError> {
         (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<StatusCode, ApiError> {
     // Open to the public client; credentials that are sent must be right.
     let presented = client_auth::presented(&headers, form.client_id, form.client_secret)?;
-    let client = client_auth::authenticate(&state, presented).await?;
+    let client = client_auth::authenticate(&state, presented, ip).await?;
     // RFC 7009 §2.1: only the client a token was issued to may revoke it.
     let issued_to = |owner: &str| {
         if owner == client.id() {
@@ -120,12 +121,13 @@ async fn revoke_token(
         (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
 async fn introspect(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<Json<Value>, ApiError> {
     client_auth::admin_or_client(
         &state,
-        &headers,
+        (&headers, ip),
         form.client_id,
         form.client_secret,
         Right::Introspect,

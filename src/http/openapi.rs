@@ -59,7 +59,41 @@ static DOCUMENT: OnceLock<String> = OnceLock::new();
 
 /// Keeps the document the router was built from, for [`openapi_json`].
 pub fn publish(api: &utoipa::openapi::OpenApi) {
-    DOCUMENT.get_or_init(|| api.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(api).unwrap_or_default();
+        document_auth_limits(&mut doc);
+        doc.to_string()
+    });
+}
+
+/// Every operation that takes client or admin credentials may answer 429
+/// once failures pass `client_auth_max_failures`: said once here for all
+/// of them rather than on each handler.
+fn document_auth_limits(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|p| p.as_object_mut())
+        .flat_map(|p| p.values_mut())
+    {
+        let takes_credentials = op["security"].as_array().is_some_and(|reqs| {
+            reqs.iter()
+                .any(|r| r.get("admin").is_some() || r.get("client").is_some())
+        });
+        if let (true, Some(responses)) = (
+            takes_credentials,
+            op.get_mut("responses").and_then(|r| r.as_object_mut()),
+        ) {
+            responses.entry("429").or_insert_with(|| {
+                serde_json::json!({
+                    "description": "too_many_attempts: too many failed client or admin authentications (see Retry-After)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                })
+            });
+        }
+    }
 }
 
 /// This document.

@@ -12,7 +12,7 @@ use jwtd_core::id::Id128;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::client_auth::{self, Client};
+use super::client_auth::{self, Client, PeerIp};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Form, Json};
 use super::login::{TokenResponse, hash_refresh, issue_access, successor_of};
@@ -138,14 +138,16 @@ async fn rotate(
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_grant, or invalid_client", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 415, description = "unsupported_media_type", body = ErrorBody),
+        (status = 429, description = "too_many_attempts: too many failed client authentications (see Retry-After)", body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     Json(body): Json<RefreshBody>,
 ) -> Result<JsonBody<TokenResponse>, ApiError> {
     let presented = client_auth::presented(&headers, body.client_id, body.client_secret)?;
-    let client = client_auth::authenticate(&state, presented).await?;
+    let client = client_auth::authenticate(&state, presented, ip).await?;
     match rotate(&state, &body.refresh_token, &client).await {
         Ok(t) => Ok(JsonBody(t)),
         Err(Failure::Grant | Failure::OtherClient) => Err(ApiError::InvalidGrant),
@@ -162,15 +164,17 @@ async fn refresh(
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = ErrorBody),
         (status = 401, description = "invalid_client", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 415, description = "unsupported_media_type", body = ErrorBody),
+        (status = 429, description = "too_many_attempts: too many failed client authentications (see Retry-After)", body = ErrorBody)))]
 async fn token(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     Form(form): Form<TokenRequest>,
 ) -> Response {
     let answer = async {
         let presented = client_auth::presented(&headers, form.client_id, form.client_secret)?;
-        let client = client_auth::authenticate(&state, presented).await?;
+        let client = client_auth::authenticate(&state, presented, ip).await?;
         match form.grant_type.as_deref() {
             Some("refresh_token") => {}
             Some(_) => return Err(ApiError::UnsupportedGrantType),

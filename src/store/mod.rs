@@ -413,6 +413,40 @@ impl Store {
         dispatch!(self, "reserve_login_attempt", s => s.reserve_login_attempt(username, ip, now, since, max).await)
     }
 
+    /// The failures counted for (`key`, ip) in the current window and
+    /// when it started; `None` when nothing is counted (a window that
+    /// started at or before `since` is over). For client and admin
+    /// authentication, whose keys are not usernames (see
+    /// [`crate::auth_limits`]).
+    pub async fn failures(
+        &self,
+        key: &str,
+        ip: &str,
+        since: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        dispatch!(self, "failures", s => s.failures(key, ip, since).await)
+    }
+
+    /// Counts one failed authentication for (`key`, ip), as
+    /// [`Store::reserve_login_attempt`] does, with `key` taken as it is.
+    pub async fn count_failure(
+        &self,
+        key: &str,
+        ip: &str,
+        now: i64,
+        since: i64,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, "count_failure", s => s.reserve_login_attempt(key, ip, now, since, max).await)
+            .map(|_| ())
+    }
+
+    /// Forgets the failures counted for (`key`, ip), `key` taken as it is
+    /// (see [`Store::failures`]).
+    pub async fn clear_failures(&self, key: &str, ip: &str) -> Result<(), StoreError> {
+        dispatch!(self, "clear_failures", s => s.clear_login_failures(key, ip).await)
+    }
+
     /// Forgets failed logins for (username, ip) after a success.
     pub async fn clear_login_failures(&self, username: &str, ip: &str) -> Result<(), StoreError> {
         let username = &fold(username);

@@ -394,3 +394,119 @@ async fn deleting_a_client_ends_its_feed_streams() {
     assert!(ended, "the deleted client's stream stayed open: {text}");
     assert!(!text.contains("event: revocation"), "{text}");
 }
+
+#[tokio::test]
+async fn guessing_client_and_admin_secrets_is_limited() {
+    use crate::clients::{Creds, admin_create, post_basic};
+    const MAX: usize = 20; // client_auth_max_failures' default
+    let app = TestApp::spawn().await;
+    let target = admin_create(&app, "target", true, true).await;
+    let bystander = admin_create(&app, "bystander", true, true).await;
+    let t = app.user("limited").await;
+    let wrong = Creds {
+        id: target.id.clone(),
+        secret: "not the secret".into(),
+    };
+    // Failures at any of the endpoints that take a client count together.
+    let statuses = async |c: &Creds| {
+        let form = [("token", t.access.as_str())];
+        let stream = app
+            .client
+            .get(format!("{}/revocations", app.url))
+            .basic_auth(&c.id, Some(&c.secret))
+            .send()
+            .await
+            .expect("sent");
+        let token_form = [("grant_type", "refresh_token"), ("refresh_token", "x")];
+        let login = app
+            .post_json(
+                "/login",
+                serde_json::json!({"username": "limited", "password": crate::helpers::PASSWORD,
+                    "client_id": c.id, "client_secret": c.secret}),
+            )
+            .await;
+        [
+            post_basic(&app, "/oauth/introspect", c, &form).await,
+            post_basic(&app, "/oauth/revoke", c, &form).await,
+            post_basic(&app, "/oauth/token", c, &token_form).await,
+            login,
+            stream,
+        ]
+    };
+    for _ in 0..MAX / 5 {
+        for r in statuses(&wrong).await {
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    // Past the limit every endpoint answers 429, the right secret too.
+    for c in [&wrong, &target] {
+        for r in statuses(c).await {
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{}", r.url());
+            let retry: i64 = r.headers()["retry-after"]
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .expect("a Retry-After in seconds");
+            assert!(retry > 1, "{retry}");
+            assert_eq!(
+                r.json::<serde_json::Value>().await.expect("JSON")["error"],
+                "too_many_attempts"
+            );
+        }
+    }
+    // Another client from the same address is not held up.
+    let r = post_basic(
+        &app,
+        "/oauth/introspect",
+        &bystander,
+        &[("token", &t.access)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // An unknown id is counted and answered exactly as a wrong secret, and
+    // a burst gets no more checks than the limit once one failure is in.
+    let ghost = Creds {
+        id: "no-such-client".into(),
+        secret: "whatever".into(),
+    };
+    let first = post_basic(&app, "/oauth/introspect", &ghost, &[("token", "t")]).await;
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+    let burst = futures_util::future::join_all(
+        (0..300).map(|_| post_basic(&app, "/oauth/introspect", &ghost, &[("token", "t")])),
+    )
+    .await;
+    let refused = burst
+        .iter()
+        .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = burst
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(refused + limited, 300);
+    assert!(refused < MAX, "{refused} secrets were checked in a burst");
+
+    // The admin token: the same limit, keyed apart from every client.
+    let admin = async |token: &str| {
+        app.client
+            .get(format!("{}/admin/clients", app.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent")
+            .status()
+    };
+    for _ in 0..MAX {
+        assert_eq!(admin("wrong admin token!").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        admin("wrong admin token!").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        admin(crate::helpers::ADMIN_TOKEN).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right token is refused too while the limit holds"
+    );
+}

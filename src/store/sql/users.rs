@@ -145,6 +145,24 @@ impl DbStore {
         Ok(Err(start.unwrap_or(now)))
     }
 
+    pub(in crate::store) async fn failures(
+        &self,
+        key: &str,
+        ip: &str,
+        since: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        // The reader pool: a check made on every client authentication
+        // must not queue behind the writer.
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT failures, window_start FROM login_failures WHERE username = $1 AND ip = $2",
+        )
+        .bind(key)
+        .bind(ip)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.filter(|(_, start)| *start > since))
+    }
+
     pub(in crate::store) async fn clear_login_failures(
         &self,
         username: &str,
