@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jwtd::app::{App, AppState};
+use jwtd::app::App;
 use jwtd::config::Config;
+use jwtd::state::AppState;
 use jwtd::store::{NewSession, SessionRevocation, Store, UserRecord};
 use jwtd_core::clock::{Clock, unix_now};
 use jwtd_core::id::Id128;
@@ -43,7 +44,7 @@ fn indexed(state: &AppState, jti: Id128) -> bool {
         iat: 0,
         kid: "",
     };
-    state.view.index().check(&t).is_some()
+    state.enforcement.view.index().check(&t).is_some()
 }
 
 async fn fresh_db() -> Option<String> {
@@ -103,7 +104,7 @@ async fn propagation(db: &str, writers: usize) {
                     .await
                     .is_ok()
                 {
-                    a.committed(std::slice::from_ref(&r)).await;
+                    a.enforcement.committed(std::slice::from_ref(&r)).await;
                     written.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -120,7 +121,7 @@ async fn propagation(db: &str, writers: usize) {
         // From the moment the revocation is durable (the moment A could
         // acknowledge it) until both other instances enforce it.
         let start = Instant::now();
-        a.committed(std::slice::from_ref(&r)).await;
+        a.enforcement.committed(std::slice::from_ref(&r)).await;
         while !others.iter().all(|s| indexed(s, jti)) {
             tokio::task::yield_now().await;
         }

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jwtd::app::AppState;
 use jwtd::config::Config;
+use jwtd::state::AppState;
 use jwtd_core::clock::{Clock, unix_now};
 use jwtd_core::id::Id128;
 use jwtd_core::revocation::{Revocation, RevocationKind};
@@ -53,7 +53,7 @@ fn startup(c: &mut Criterion) {
                 let state = AppState::new(config.clone(), Clock::system())
                     .await
                     .expect("constructs");
-                assert_eq!(state.view.index().len(), LIVE);
+                assert_eq!(state.enforcement.view.index().len(), LIVE);
                 state.store.close().await;
             })
         })

@@ -11,10 +11,15 @@
 //! * [`cli`]: the command line.
 //! * [`config`]: flags, env and file merged and validated into a `Config`.
 //! * [`telemetry`]: logging setup.
-//! * [`app`]: shared state and startup (keys, revocation index).
+//! * [`state`]: the shared state of a running server, built at start.
+//! * [`app`]: the wiring: state, listener, accept loop and background tasks.
+//! * [`enforce`]: where a committed revocation takes effect on this instance.
+//! * [`key_state`]: this instance's key ring and JWKS, reloaded when keys change.
+//! * [`follow`]: keeping the view current with what other processes commit.
+//! * [`index_loader`]: filling a revocation index from the store.
 //! * [`serve`]: the accept loop: connection limits, timeouts, graceful shutdown.
 //! * [`keyring`]: loading, generating and rotating signing keys.
-//! * [`revoke`]: revocation operations shared by the API and the CLI.
+//! * [`revoke`]: the one way anything revokes: commit, then enforce.
 //! * [`store`]: the system of record (SQLite embedded).
 //! * [`fanout`]: cluster mode: revocation events through Redis.
 //! * [`sweeper`]: background purge of expired state and revocation-log catch-up.
@@ -28,11 +33,16 @@ pub mod cli;
 pub mod clients;
 pub mod commands;
 pub mod config;
+pub mod enforce;
 pub mod fanout;
+pub mod follow;
 pub mod http;
+pub mod index_loader;
+pub mod key_state;
 pub mod keyring;
 pub mod revoke;
 pub mod serve;
+pub mod state;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;

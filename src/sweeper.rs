@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
+use crate::config::Config;
+use crate::follow::Follower;
 use crate::store::ChangeStamp;
 
 /// How often the embedded store is checked for other writers' changes
@@ -30,23 +31,50 @@ const FULL_POLL_EVERY: Duration = Duration::from_millis(500);
 /// busy hour drains hundreds of millions of them in one go.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// What the sweeper needs of the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// How often expired state is purged.
+    pub purge_interval: Duration,
+    /// Cluster mode's staleness bound, which the log poll keeps.
+    pub max_staleness: Duration,
+    /// `login_failure_window`, in seconds: older failure counts are purged.
+    pub failure_window: i64,
+    /// Clock-skew allowance, in seconds.
+    pub leeway: i64,
+}
+
+impl Policy {
+    /// The sweeper's part of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            purge_interval: config.serve.purge_interval,
+            max_staleness: config.serve.max_staleness,
+            failure_window: crate::config::secs(config.serve.login_failure_window),
+            leeway: config.leeway_secs(),
+        }
+    }
+}
+
 /// Starts the background tasks; they stop when `stop` turns true.
-pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+pub fn spawn(
+    follower: Follower,
+    policy: Policy,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
     let purge = {
-        let state = state.clone();
-        let every = state.config.serve.purge_interval;
-        every_until_stopped(every, stop.clone(), move || {
-            let state = state.clone();
+        let follower = follower.clone();
+        every_until_stopped(policy.purge_interval, stop.clone(), move || {
+            let follower = follower.clone();
             async move {
-                purge_once(&state).await;
+                purge_once(&follower, &policy).await;
             }
         })
     };
     // In cluster mode the poll is what bounds staleness (Redis is only the
     // fast path), so it runs several times per `max_staleness`.
-    let period = if state.store.is_shared() {
-        (state.config.serve.max_staleness / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1))
+    let period = if follower.store.is_shared() {
+        (policy.max_staleness / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     } else {
         CATCH_UP_EVERY
     };
@@ -55,11 +83,11 @@ pub fn spawn(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>
     });
     let mut watch = ChangeWatch::<ChangeStamp>::default();
     let catch_up = every_until_stopped(period, stop, move || {
-        let due = watch.due(state.store.change_stamp(), Instant::now());
-        let state = state.clone();
+        let due = watch.due(follower.store.change_stamp(), Instant::now());
+        let follower = follower.clone();
         async move {
-            state.switch_keys_if_due().await;
-            if due && let Err(e) = state.catch_up().await {
+            follower.switch_keys_if_due().await;
+            if due && let Err(e) = follower.catch_up().await {
                 tracing::warn!(error = %e, "revocation log poll failed");
             }
         }
@@ -100,13 +128,12 @@ impl<S: PartialEq> ChangeWatch<S> {
 }
 
 /// One purge of the index and the store.
-pub async fn purge_once(state: &AppState) {
-    let now = state.clock.now();
-    let dropped = state.view.index().sweep(now);
-    let window = crate::config::secs(state.config.serve.login_failure_window);
-    let purged = state
+pub async fn purge_once(follower: &Follower, policy: &Policy) {
+    let now = follower.clock.now();
+    let dropped = follower.enforcement.view.index().sweep(now);
+    let purged = follower
         .store
-        .purge(now, state.config.leeway_secs(), now - window)
+        .purge(now, policy.leeway, now - policy.failure_window)
         .await;
     match purged {
         Ok(report) => {

@@ -44,8 +44,8 @@ pub async fn run(ctx: &Ctx, cmd: ClientCommand) -> Result<(), CommandError> {
         }
         ClientCommand::Delete { id } => {
             let revoked = ctx
-                .store
-                .delete_client(&id, ctx.now, ctx.config.leeway_secs())
+                .revocations()
+                .delete_client(&id, ctx.now)
                 .await
                 .context("deleting the client")?
                 .ok_or_else(|| anyhow!("no client {id:?}"))?;

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use jwtd_core::token::{self, Expiry};
 
 use super::{CommandError, Ctx};
-use crate::app::IndexLoader;
+use crate::index_loader::IndexLoader;
 
 /// Runs `inspect`: exit 0 when valid, 1 when not.
 pub async fn run(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {

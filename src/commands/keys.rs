@@ -4,7 +4,7 @@ use anyhow::{Context as _, anyhow};
 
 use super::{CommandError, Ctx};
 use crate::cli::KeysCommand;
-use crate::{keyring, revoke};
+use crate::keyring;
 
 /// Runs a `keys` subcommand.
 pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CommandError> {
@@ -43,7 +43,9 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<(), CommandError> {
             Ok(())
         }
         KeysCommand::Revoke { kid } => {
-            match revoke::key(&ctx.store, &ctx.config, &kid, ctx.now)
+            match ctx
+                .revocations()
+                .key(&kid, ctx.now)
                 .await
                 .map_err(|e| anyhow!(e))?
             {

@@ -14,10 +14,11 @@ use jwtd_core::clock::Clock;
 use jwtd_core::keys::KeyRing;
 use jwtd_core::token::Validation;
 
-use crate::app::{App, StartError, create_private_dir};
+use crate::app::App;
 use crate::cli::Command;
 use crate::config::{Config, ConfigError};
 use crate::keyring;
+use crate::state::{StartError, create_private_dir};
 use crate::store::Store;
 
 /// A failed command, classified for the exit code.
@@ -60,6 +61,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Revocations through the CLI: committed only; a running server
+    /// enforces them from the log.
+    pub fn revocations(&self) -> crate::revoke::Revocations<'_> {
+        crate::revoke::Revocations::offline(&self.store, &self.config)
+    }
+
     async fn open(config: Config) -> Result<Self, CommandError> {
         if config.database_url.is_sqlite() {
             create_private_dir(&config.data_dir)

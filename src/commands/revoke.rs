@@ -20,7 +20,8 @@ pub async fn run(ctx: &Ctx, args: RevokeArgs) -> Result<(), CommandError> {
             .context("looking up the session")?
             .ok_or_else(|| anyhow!("no session {id:?}"))?;
         let which = revoke::Sessions::One(id.clone());
-        revoke::sessions(&ctx.store, &ctx.config, &session.user_id, which, ctx.now)
+        ctx.revocations()
+            .sessions(&session.user_id, which, ctx.now)
             .await
             .context("revoking the session")?;
         println!("revoked session {id}");
@@ -34,7 +35,9 @@ pub async fn run(ctx: &Ctx, args: RevokeArgs) -> Result<(), CommandError> {
             .context("looking up the user")?
             .ok_or_else(|| anyhow!("no user named {name:?}"))?;
         let which = revoke::Sessions::Everywhere;
-        let r = revoke::sessions(&ctx.store, &ctx.config, &user.id, which, ctx.now)
+        let r = ctx
+            .revocations()
+            .sessions(&user.id, which, ctx.now)
             .await
             .context("revoking the user")?;
         println!(
@@ -56,7 +59,8 @@ async fn revoke_token(ctx: &Ctx, raw: &str) -> Result<(), CommandError> {
         println!("token already expired; nothing to revoke");
         return Ok(());
     }
-    revoke::token(&ctx.store, &ctx.config, &t, ctx.now)
+    ctx.revocations()
+        .token(&t, ctx.now)
         .await
         .context("revoking the token")?;
     println!("revoked token {}", t.claims.jti);

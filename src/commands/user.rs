@@ -67,13 +67,7 @@ async fn list(ctx: &Ctx) -> Result<(), CommandError> {
 }
 
 async fn delete(ctx: &Ctx, name: &str) -> Result<(), CommandError> {
-    let expires_at = revoke::user_expiry(&ctx.config, ctx.now);
-    let leeway = ctx.config.leeway_secs();
-    match ctx
-        .store
-        .delete_user(name, ctx.now, expires_at, leeway)
-        .await
-    {
+    match ctx.revocations().delete_user(name, ctx.now).await {
         Ok(Some(revoked)) => {
             let id = revoked.last().map_or("", |r| r.value.as_str());
             println!("deleted user {name} ({id}); their tokens are revoked");
@@ -99,7 +93,9 @@ async fn passwd(ctx: &Ctx, name: &str) -> Result<(), CommandError> {
     // A new password means every existing session ends: whoever knew the
     // old one may hold them.
     let which = revoke::Sessions::Everywhere;
-    let revoked = revoke::sessions(&ctx.store, &ctx.config, &user.id, which, ctx.now)
+    let revoked = ctx
+        .revocations()
+        .sessions(&user.id, which, ctx.now)
         .await
         .context("logging the user out")?;
     println!(

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::client_auth::{check_admin, peer_ip};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::{keyring, revoke};
 
 /// Routes of this module.
@@ -60,8 +60,7 @@ async fn logout_user(
         .ok_or(ApiError::NotFound)?;
     let now = state.clock.now();
     let which = revoke::Sessions::Everywhere;
-    let revoked = revoke::sessions(&state.store, &state.config, &user.id, which, now).await?;
-    state.committed_sessions(&revoked).await;
+    let revoked = state.revocations().sessions(&user.id, which, now).await?;
     tracing::info!(user_id = %user.id, sessions = revoked.live_sessions, "admin logout");
     Ok(Json(SessionsRevoked {
         sessions_revoked: revoked.live_sessions,
@@ -112,7 +111,7 @@ async fn rotate(
         .reload_keys()
         .await
         .map_err(|_| ApiError::Unavailable)?;
-    state.keys_changed().await;
+    state.enforcement.keys_changed().await;
     tracing::info!(%kid, active_at, "signing key rotated");
     Ok(Json(Rotation { kid, active_at }))
 }
@@ -128,29 +127,19 @@ async fn revoke_key(
     Path(kid): Path<String>,
 ) -> Result<Json<Kid>, ApiError> {
     let now = state.clock.now();
-    let (revocation, new) = revoke::key(&state.store, &state.config, &kid, now)
+    // Revoked before (maybe through another instance whose event has not
+    // arrived here yet) or now: either way enforced here before this
+    // answer acknowledges it; only a new revocation is counted and
+    // published.
+    let (_, new) = state
+        .revocations()
+        .key(&kid, now)
         .await
         .map_err(key_error)?
         .ok_or(ApiError::NotFound)?;
-    if !new {
-        // Revoked before, maybe through another instance whose event has
-        // not arrived here yet: this answer acknowledges it, so this
-        // instance enforces it before answering. The key reload does that
-        // (it indexes every stored revoked key); nothing new is counted or
-        // published.
-        state
-            .reload_keys()
-            .await
-            .map_err(|_| ApiError::Unavailable)?;
-        return Ok(Json(Kid { kid }));
+    if new {
+        tracing::warn!(%kid, "signing key revoked");
     }
-    state.committed(std::slice::from_ref(&revocation)).await;
-    state
-        .reload_keys()
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
-    state.keys_changed().await;
-    tracing::warn!(%kid, "signing key revoked");
     Ok(Json(Kid { kid }))
 }
 

@@ -14,7 +14,7 @@ use jwtd_core::verifier::Verifier;
 use jwtd_core::view::RevocationView;
 
 use super::error::{ApiError, Rejection};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The verified, unrevoked caller of a protected route.
 #[derive(Clone, Debug)]
@@ -40,9 +40,10 @@ pub fn authenticate(
     token: &str,
     expiry: Expiry,
 ) -> Result<Arc<VerifiedToken>, Rejection> {
-    let keys = state.keys.load();
+    let keys = state.keys.verifier.load();
     let now = state.clock.now();
     let result = state
+        .enforcement
         .view
         .check(&keys, &state.validation, token, now, expiry);
     crate::telemetry::verify_outcome(match &result {

@@ -13,9 +13,9 @@ use axum::http::{Extensions, HeaderMap, header};
 use base64::Engine as _;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::auth_limits::{Attempt, Principal, Refused};
 use crate::clients::{PUBLIC_CLIENT, Right, secret_matches, secret_matches_nobody};
+use crate::state::AppState;
 use crate::store::ClientRecord;
 
 /// The client IP of a request (unspecified when it came without one, as

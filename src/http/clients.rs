@@ -10,8 +10,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::admin::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path};
-use crate::app::AppState;
 use crate::clients;
+use crate::state::AppState;
 use crate::store::ClientRecord;
 
 /// Routes of this module.
@@ -120,13 +120,10 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     let revoked = state
-        .store
-        .delete_client(&id, now, state.config.leeway_secs())
+        .revocations()
+        .delete_client(&id, now)
         .await?
         .ok_or(ApiError::NotFound)?;
-    // Its open streams end before anything more reaches them.
-    state.client_removals.send_modify(|n| *n += 1);
-    state.committed(&revoked).await;
     tracing::info!(client_id = %id, sessions = revoked.len(), "client deleted");
     Ok(StatusCode::NO_CONTENT)
 }

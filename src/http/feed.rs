@@ -34,8 +34,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::client_auth::{FeedReader, still_holds};
 use super::error::{ApiError, ErrorBody};
 use super::extract::Query;
-use crate::app::AppState;
 use crate::clients::Right;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -186,7 +186,7 @@ async fn next_rows(
 ) -> Next {
     // Register for wake-ups before reading, so a revocation that lands
     // between the read and the wait is not slept through.
-    let notified = state.revocation_events.notified();
+    let notified = state.enforcement.events.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
     match state.store.revocations_since(cursor, PAGE).await {
@@ -273,7 +273,7 @@ async fn stream(
         // Shutdown ends every stream at once; the consumer resumes from
         // its last id elsewhere or after the restart.
         shutting_down: state.shutting_down.subscribe(),
-        removals: state.client_removals.subscribe(),
+        removals: state.enforcement.removals.subscribe(),
         client: reader.client,
     };
     let init = (state, cursor, VecDeque::<(i64, Revocation)>::new(), watch);

@@ -10,7 +10,7 @@ use axum::routing::on;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::AuthContext;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {

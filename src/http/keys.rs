@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -21,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
     responses((status = 200, body = Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    let keys = state.jwks.load();
+    let keys = state.keys.jwks.load();
     // Short (default 60 s): a revoked key must leave verifiers' caches
     // quickly. Keys are published this long before they sign.
     let max_age = crate::config::secs(state.config.serve.jwks_max_age);

@@ -16,7 +16,7 @@ use super::client_auth;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::accounts::{MAX_PASSWORD, check_password, check_username, fold_username};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{NewSession, StoreError, UserRecord};
 
 /// Routes of this module.
@@ -261,7 +261,7 @@ pub fn issue_access(
         preferred_username: user.username.clone(),
         client_id: client_id.to_owned(),
     };
-    let keys = state.keys.load();
+    let keys = state.keys.verifier.load();
     let signer = keys.ring().active().ok_or(ApiError::Internal)?;
     let t = token::issue(signer, &claims).map_err(|_| ApiError::Internal)?;
     Ok((t, exp))

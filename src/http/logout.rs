@@ -15,8 +15,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::auth::{authenticate_with_current_keys, bearer};
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::{OptionalJson, Query};
-use crate::app::AppState;
 use crate::revoke;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -116,8 +116,10 @@ async fn logout(
         Scope::Global => revoke::Sessions::Everywhere,
     };
     let now = state.clock.now();
-    let revoked = revoke::sessions(&state.store, &state.config, &t.claims.sub, which, now).await?;
-    state.committed_sessions(&revoked).await;
+    let revoked = state
+        .revocations()
+        .sessions(&t.claims.sub, which, now)
+        .await?;
     tracing::info!(user_id = %t.claims.sub, session_id = %sid, ?scope, sessions = revoked.live_sessions, "logout");
     Ok(AxumJson(LogoutResponse {
         message: "Logged out successfully",

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{AuthContext, authenticate, authenticate_parts, bearer};
 pub use error::{ApiError, Rejection};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Largest accepted request body (SPEC §5); larger gets 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -13,9 +13,9 @@ use super::client_auth::{self, PeerIp};
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
 use super::login::hash_refresh;
-use crate::app::AppState;
 use crate::clients::Right;
 use crate::revoke;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,8 +84,7 @@ async fn revoke_token(
         match authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? {
             Ok(t) => {
                 issued_to(&t.claims.client_id)?;
-                let r = revoke::token(&state.store, &state.config, &t, now).await?;
-                state.committed(std::slice::from_ref(&r)).await;
+                state.revocations().token(&t, now).await?;
                 tracing::info!(user_id = %t.claims.sub, "access token revoked");
             }
             // Genuine but already dead (revoked or expired), or not ours:
@@ -101,8 +100,7 @@ async fn revoke_token(
     if let Some(s) = session.filter(|s| s.revoked_at.is_none()) {
         issued_to(&s.client_id)?;
         let which = revoke::Sessions::One(s.id.clone());
-        let revoked = revoke::sessions(&state.store, &state.config, &s.user_id, which, now).await?;
-        state.committed_sessions(&revoked).await;
+        state.revocations().sessions(&s.user_id, which, now).await?;
         tracing::info!(user_id = %s.user_id, session_id = %s.id, "refresh token revoked");
     }
     Ok(StatusCode::OK)

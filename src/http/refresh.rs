@@ -16,7 +16,7 @@ use super::client_auth::{self, Client, PeerIp};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Form, Json};
 use super::login::{TokenResponse, hash_refresh, issue_access, successor_of};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{RefreshOutcome, RefreshRequest};
 
 /// Routes of this module.
@@ -92,7 +92,7 @@ async fn rotate(
     let successor = successor_of(state, presented);
     let access_exp = now + state.config.access_ttl_secs();
     let outcome = state
-        .store
+        .revocations()
         .refresh(&RefreshRequest {
             hash: hash_refresh(presented),
             successor_hash: hash_refresh(&successor),
@@ -110,7 +110,6 @@ async fn rotate(
     let (session, user) = match outcome {
         RefreshOutcome::Rotated(s, u) | RefreshOutcome::Replayed(s, u) => (s, u),
         RefreshOutcome::Theft(revocation) => {
-            state.committed(std::slice::from_ref(&revocation)).await;
             tracing::warn!(session_id = %revocation.value, "refresh token reuse: session revoked");
             return Err(Failure::Grant);
         }

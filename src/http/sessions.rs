@@ -14,8 +14,8 @@ use super::extract::Path;
 use jwtd_core::json::JsonObject;
 
 use super::json::respond;
-use crate::app::AppState;
 use crate::revoke;
+use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -157,7 +157,6 @@ async fn remove(
     }
     let now = state.clock.now();
     let which = revoke::Sessions::One(id);
-    let revoked = revoke::sessions(&state.store, &state.config, user_id, which, now).await?;
-    state.committed_sessions(&revoked).await;
+    state.revocations().sessions(user_id, which, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }

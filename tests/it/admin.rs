@@ -251,9 +251,9 @@ async fn a_revoked_key_never_verifies_again_whatever_sweeps_purges_and_restarts_
     // refused at each step.
     let later = start + 3600;
     clock.set(later);
-    app.state.view.index().sweep(later);
+    app.state.enforcement.view.index().sweep(later);
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
-    jwtd::sweeper::purge_once(&app.state).await;
+    app.purge().await;
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);
     app.state.reload_keys().await.expect("reload_keys succeeds");
     assert_eq!(app.protected(&forge(later)).await, StatusCode::UNAUTHORIZED);

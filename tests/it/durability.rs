@@ -186,8 +186,8 @@ async fn every_kind_of_revocation_is_reloaded_at_startup() {
     assert_eq!(app.protected(&a.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.protected(&b.access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(app.protected(&keep.access).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.state.view.index().counts()[0], 1);
-    assert_eq!(app.state.view.index().counts()[2], 1);
+    assert_eq!(app.state.enforcement.view.index().counts()[0], 1);
+    assert_eq!(app.state.enforcement.view.index().counts()[2], 1);
 }
 
 #[tokio::test]

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use jwtd::app::{App, AppState};
+use jwtd::app::App;
 use jwtd::config::Config;
 use jwtd::core::claims::AccessClaims;
 use jwtd::core::clock::Clock;
 use jwtd::core::id::Id128;
 use jwtd::core::keys::{Algorithm, KeyMaterial, SigningKey};
 use jwtd::core::password::PasswordParams;
+use jwtd::state::AppState;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -126,6 +127,12 @@ impl TestApp {
         self.state.store.close().await;
         let dir = tempfile::tempdir().expect("a temp dir");
         std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// One purge, as the sweeper makes it.
+    pub async fn purge(&self) {
+        let policy = jwtd::sweeper::Policy::of(&self.state.config);
+        jwtd::sweeper::purge_once(&self.state.follower(), &policy).await;
     }
 
     pub fn data_dir(&self) -> PathBuf {

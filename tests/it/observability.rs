@@ -124,7 +124,7 @@ async fn metrics_parse_and_counters_move() {
             .keys()
             .any(|k| k.starts_with("jwtd_store_duration_seconds_bucket{op=\"revoke_sessions\""))
     );
-    jwtd::sweeper::purge_once(&app.state).await;
+    app.purge().await;
     let purged = scrape(&app).await;
     assert!(get(&purged, "jwtd_purge_runs_total") >= get(&after, "jwtd_purge_runs_total") + 1.0);
 }

@@ -33,13 +33,13 @@ async fn purge_drops_expired_revocations_but_not_live_ones() {
         assert_eq!(app.logout(&t.access, "local").await.0, StatusCode::OK);
         tokens.push(t);
     }
-    assert_eq!(app.state.view.index().len(), 40);
+    assert_eq!(app.state.enforcement.view.index().len(), 40);
     assert_eq!(stored_revocations(&app).await, 40);
 
     // Not yet expired: a purge keeps everything, and tokens stay revoked.
     clock.set(start + 30);
-    jwtd::sweeper::purge_once(&app.state).await;
-    assert_eq!(app.state.view.index().len(), 40);
+    app.purge().await;
+    assert_eq!(app.state.enforcement.view.index().len(), 40);
     assert_eq!(
         app.protected(&tokens[0].access).await,
         StatusCode::UNAUTHORIZED
@@ -47,8 +47,8 @@ async fn purge_drops_expired_revocations_but_not_live_ones() {
 
     // Past exp + leeway of every token they could reject: all gone.
     clock.set(start + 66);
-    jwtd::sweeper::purge_once(&app.state).await;
-    assert_eq!(app.state.view.index().len(), 0);
+    app.purge().await;
+    assert_eq!(app.state.enforcement.view.index().len(), 0);
     assert_eq!(stored_revocations(&app).await, 0);
     // ...and the tokens they revoked are expired anyway.
     assert_eq!(
@@ -70,9 +70,9 @@ async fn background_sweeper_purges_on_its_own() {
         let t = app.login("short").await;
         app.logout(&t.access, "local").await;
     }
-    assert!(!app.state.view.index().is_empty());
+    assert!(!app.state.enforcement.view.index().is_empty());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !app.state.view.index().is_empty() || stored_revocations(&app).await > 0 {
+    while !app.state.enforcement.view.index().is_empty() || stored_revocations(&app).await > 0 {
         assert!(Instant::now() < deadline, "sweeper never purged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -111,7 +111,7 @@ async fn tampered_tokens_revoke_nothing_and_bad_requests_are_refused() {
         assert_eq!(r.status(), StatusCode::OK);
     }
     assert_eq!(app.protected(&t.access).await, StatusCode::OK);
-    assert_eq!(app.state.view.index().len(), 0);
+    assert_eq!(app.state.enforcement.view.index().len(), 0);
     let r = app
         .post_form(
             "/oauth/revoke",

@@ -1,22 +1,11 @@
-//! Cluster mode: revocation events between instances through Redis.
-//!
-//! Redis is only the fast path. After a commit, the committing instance
-//! publishes the revocation; every instance subscribed applies it within
-//! milliseconds. Nothing depends on Redis for correctness: each instance
-//! also replays the ordered revocation log in PostgreSQL after every
-//! (re)subscription and on a short timer, so a lost message, a Redis
-//! restart or a partition only delays a revocation, bounded by
-//! `max_staleness` (past which protected requests fail closed).
+//! The publishing side of the fan-out: after a commit, the committing
+//! instance publishes what it committed (see [`super`]).
 
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use jwtd_core::revocation::Revocation;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
-
-use crate::app::AppState;
+use tokio::sync::Mutex;
 
 /// How long a publish may take before the request goes on without it (the
 /// log poll will deliver the revocation anyway).
@@ -106,77 +95,6 @@ impl Fanout {
         }
         pipe.query_async::<()>(&mut conn).await
     }
-}
-
-/// Subscribes to the channel for as long as the app runs, resubscribing
-/// after any error and replaying the log after every (re)subscription.
-pub fn spawn_subscriber(
-    state: AppState,
-    url: String,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let run = subscribe_once(&state, &url);
-            tokio::select! {
-                result = run => {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "redis subscription lost; retrying");
-                    }
-                }
-                _ = stop.changed() => return,
-            }
-            tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => return,
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-        }
-    })
-}
-
-async fn subscribe_once(state: &AppState, url: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&state.config.serve.redis_channel).await?;
-    tracing::info!("subscribed to revocation fan-out");
-    // Anything published while we were not listening is in the log.
-    if let Err(e) = state.catch_up().await {
-        tracing::warn!(error = %e, "catch-up after subscribing failed; the poll will retry");
-    }
-    let mut messages = pubsub.on_message();
-    while let Some(msg) = messages.next().await {
-        let Ok(payload) = msg.get_payload::<String>() else {
-            continue;
-        };
-        match serde_json::from_str::<Event>(&payload) {
-            Ok(Event::Revocation {
-                kind,
-                value,
-                revoked_at,
-                expires_at,
-            }) => match kind.parse() {
-                Ok(kind) => state.apply(&[Revocation {
-                    kind,
-                    value,
-                    revoked_at,
-                    expires_at,
-                }]),
-                Err(_) => tracing::warn!("fan-out event of unknown kind ignored"),
-            },
-            Ok(Event::Keys) => {
-                if let Err(e) = state.reload_keys().await {
-                    tracing::warn!(error = %e, "key reload after fan-out event failed");
-                }
-            }
-            Err(_) => tracing::warn!("unreadable fan-out event ignored"),
-        }
-    }
-    Err(redis::RedisError::from((
-        redis::ErrorKind::Io,
-        "subscription stream ended",
-    )))
 }
 
 #[cfg(test)]
