@@ -16,6 +16,7 @@ mod cluster;
 mod config_cli;
 mod connections;
 mod durability;
+mod enforcement;
 mod feed;
 mod flow;
 mod helpers;
