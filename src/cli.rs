@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ServeOptions, StoreOptions};
+use std::ffi::OsString;
+
+use clap::{Command as ClapCommand, CommandFactory as _, FromArgMatches as _};
+
+use crate::config::file::FileValues;
+use crate::config::{Config, ConfigError, ServeOptions, StoreOptions};
 
 /// jwtd: a JWT issuer and revocation service that makes logout real.
 #[derive(Debug, Parser)]
@@ -150,4 +155,66 @@ pub enum KeysCommand {
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
+}
+
+/// Why the command line could not be turned into a command and its
+/// configuration.
+#[derive(Debug)]
+pub enum LoadError {
+    /// A usage error (unknown flag, missing argument) or `--help`/`--version`:
+    /// clap prints it and picks the exit code.
+    Usage(clap::Error),
+    /// A bad option value or combination: one line, exit 2.
+    Config(ConfigError),
+}
+
+impl From<clap::Error> for LoadError {
+    fn from(e: clap::Error) -> Self {
+        match ConfigError::from_clap(&e) {
+            Some(c) => Self::Config(c),
+            None => Self::Usage(e),
+        }
+    }
+}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Parses a whole command line (`args[0]` is the program name) with the
+/// config file it names laid under it, and resolves the configuration the
+/// command runs with. Commands other than `serve` take the serve options
+/// from the environment and the file.
+pub fn load<I, T>(args: I) -> Result<(Command, Config), LoadError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let first = Cli::from_arg_matches(&Cli::command().try_get_matches_from(&args)?)?;
+    // With a config file, a second pass sees its values under the flags.
+    let (cli, file) = match &first.common.config {
+        None => (first, FileValues::default()),
+        Some(path) => {
+            let file = FileValues::read(path)?;
+            let cmd = file
+                .lay_under(Cli::command())
+                .mut_subcommand("serve", |s| file.lay_under(s));
+            (
+                Cli::from_arg_matches(&cmd.try_get_matches_from(&args)?)?,
+                file,
+            )
+        }
+    };
+    let serve = match &cli.command {
+        Command::Serve(options) => (**options).clone(),
+        _ => {
+            let cmd = file.lay_under(ServeOptions::augment_args(ClapCommand::new("jwtd")));
+            ServeOptions::from_arg_matches(&cmd.try_get_matches_from(["jwtd"])?)?
+        }
+    };
+    let config = Config::resolve(cli.common.store, serve)?;
+    Ok((cli.command, config))
 }

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use jwtd::config::LoadError;
+use jwtd::cli::LoadError;
 
 fn main() -> ExitCode {
-    let (command, config) = match jwtd::config::load(std::env::args_os()) {
+    let (command, config) = match jwtd::cli::load(std::env::args_os()) {
         Ok(loaded) => loaded,
         Err(LoadError::Usage(e)) => e.exit(),
         Err(LoadError::Config(e)) => {

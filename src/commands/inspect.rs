@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use jwtd_core::token::{self, Expiry};
 
-use super::{CommandError, Ctx};
+use super::ctx::{CommandError, Ctx};
 use crate::index_loader::IndexLoader;
 
 /// Runs `inspect`: exit 0 when valid, 1 when not.

@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, anyhow};
 
-use super::{CommandError, Ctx};
+use super::ctx::{CommandError, Ctx};
 use crate::cli::KeysCommand;
 use crate::keyring;
 

@@ -3,7 +3,7 @@
 use anyhow::{Context as _, anyhow};
 use jwtd_core::token::{self, Expiry};
 
-use super::{CommandError, Ctx};
+use super::ctx::{CommandError, Ctx};
 use crate::cli::RevokeArgs;
 use crate::revoke;
 

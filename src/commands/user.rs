@@ -5,7 +5,7 @@ use std::io::BufRead as _;
 use anyhow::{Context as _, anyhow};
 use jwtd_core::password::PasswordHasher;
 
-use super::{CommandError, Ctx};
+use super::ctx::{CommandError, Ctx};
 use crate::accounts::{check_password, check_username, fold_username};
 use crate::cli::UserCommand;
 use crate::revoke;

@@ -13,12 +13,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::FromArgMatches as _;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args as _, Command as ClapCommand, CommandFactory as _, FromArgMatches as _};
+
 use jwtd_core::password::PasswordParams;
 
-use crate::cli::{Cli, Command};
-use file::FileValues;
 pub use options::{ServeOptions, StoreOptions};
 pub use parse::{LogFormat, Secret, ServiceUrl};
 
@@ -44,7 +43,7 @@ impl ConfigError {
     /// The option and message of a clap error about a value (a flag's, a
     /// variable's or a file's); `None` for other usage errors, which clap
     /// reports itself.
-    fn from_clap(e: &clap::Error) -> Option<Self> {
+    pub(crate) fn from_clap(e: &clap::Error) -> Option<Self> {
         if !matches!(
             e.kind(),
             ErrorKind::ValueValidation | ErrorKind::InvalidValue
@@ -65,32 +64,6 @@ impl ConfigError {
             },
         };
         Some(Self::new(option, message))
-    }
-}
-
-/// Why the command line could not be turned into a command and its
-/// configuration.
-#[derive(Debug)]
-pub enum LoadError {
-    /// A usage error (unknown flag, missing argument) or `--help`/`--version`:
-    /// clap prints it and picks the exit code.
-    Usage(clap::Error),
-    /// A bad option value or combination: one line, exit 2.
-    Config(ConfigError),
-}
-
-impl From<clap::Error> for LoadError {
-    fn from(e: clap::Error) -> Self {
-        match ConfigError::from_clap(&e) {
-            Some(c) => Self::Config(c),
-            None => Self::Usage(e),
-        }
-    }
-}
-
-impl From<ConfigError> for LoadError {
-    fn from(e: ConfigError) -> Self {
-        Self::Config(e)
     }
 }
 
@@ -116,42 +89,6 @@ pub struct Config {
     pub password: PasswordParams,
     /// Concurrent password hashes at most (each takes `memory_kib`).
     pub argon2_concurrency: usize,
-}
-
-/// Parses a whole command line (`args[0]` is the program name) with the
-/// config file it names laid under it, and resolves the configuration the
-/// command runs with. Commands other than `serve` take the serve options
-/// from the environment and the file.
-pub fn load<I, T>(args: I) -> Result<(Command, Config), LoadError>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let first = Cli::from_arg_matches(&Cli::command().try_get_matches_from(&args)?)?;
-    // With a config file, a second pass sees its values under the flags.
-    let (cli, file) = match &first.common.config {
-        None => (first, FileValues::default()),
-        Some(path) => {
-            let file = FileValues::read(path)?;
-            let cmd = file
-                .lay_under(Cli::command())
-                .mut_subcommand("serve", |s| file.lay_under(s));
-            (
-                Cli::from_arg_matches(&cmd.try_get_matches_from(&args)?)?,
-                file,
-            )
-        }
-    };
-    let serve = match &cli.command {
-        Command::Serve(options) => (**options).clone(),
-        _ => {
-            let cmd = file.lay_under(ServeOptions::augment_args(ClapCommand::new("jwtd")));
-            ServeOptions::from_arg_matches(&cmd.try_get_matches_from(["jwtd"])?)?
-        }
-    };
-    let config = Config::resolve(cli.common.store, serve)?;
-    Ok((cli.command, config))
 }
 
 impl Config {
@@ -290,6 +227,7 @@ pub fn secs(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{LoadError, load};
 
     fn temp_file(text: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("a temp dir");

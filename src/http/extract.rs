@@ -8,8 +8,10 @@ use http_body_util::LengthLimitError;
 use jwtd_core::json::BodyError;
 use serde::de::DeserializeOwned;
 
-use super::MAX_BODY_BYTES;
 use super::error::ApiError;
+
+/// Largest accepted request body (SPEC §5); larger gets 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// JSON body; the content type must be `application/json` (or `+json`).
 pub struct Json<T>(pub T);

@@ -29,8 +29,7 @@ pub use error::{ApiError, Rejection};
 
 use crate::state::AppState;
 
-/// Largest accepted request body (SPEC §5); larger gets 413.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub use extract::MAX_BODY_BYTES;
 
 /// The whole API.
 ///

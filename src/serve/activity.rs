@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::Limits;
+use super::limits::Limits;
 
 /// No request in flight.
 pub const IDLE: u8 = 0;

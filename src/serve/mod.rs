@@ -30,6 +30,9 @@
 mod activity;
 mod body;
 mod io;
+mod limits;
+
+pub use limits::Limits;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -51,36 +54,6 @@ use tower_service::Service as _;
 use self::activity::Activity;
 use self::body::{GuardedBody, InFlight, TimedBody};
 use self::io::Watched;
-use crate::config::Config;
-
-/// The connection knobs of [`Config`].
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// A head must arrive within this of its first byte.
-    pub header_read_timeout: Duration,
-    /// An idle connection, or one whose write has waited this long, is
-    /// closed.
-    pub idle_timeout: Duration,
-    /// A request body must arrive within this of its head.
-    pub body_read_timeout: Duration,
-    /// Connections served at once, at most.
-    pub max_connections: usize,
-    /// How long requests in flight may finish after shutdown begins.
-    pub shutdown_grace: Duration,
-}
-
-impl Limits {
-    /// The limits a configuration sets.
-    pub fn of(config: &Config) -> Self {
-        Self {
-            header_read_timeout: config.serve.header_read_timeout,
-            idle_timeout: config.serve.idle_timeout,
-            body_read_timeout: config.serve.body_read_timeout,
-            max_connections: config.max_connections,
-            shutdown_grace: config.serve.shutdown_grace,
-        }
-    }
-}
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains
 /// (see the module docs). Returns once every connection is closed.
