@@ -24,7 +24,7 @@ STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 def module_of(src, path):
-    rel = os.path.relpath(path, src)[: -len(".rs")].split(os.sep)
+    rel = os.path.relpath(path, os.path.normpath(src))[: -len(".rs")].split(os.sep)
     if rel[-1] in ("mod", "lib", "main"):
         rel = rel[:-1]
     return tuple(rel)
@@ -48,16 +48,38 @@ def resolve(modules, here, base, segs):
     return best
 
 
+PATH_MOUNT = re.compile(r'#\[path\s*=\s*"([^"]+)"\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([A-Za-z_][A-Za-z0-9_]*)\s*;')
+
+
 def graph(src):
     files = []
     for root, _, names in os.walk(src):
         for n in names:
             if n.endswith(".rs"):
-                files.append(os.path.join(root, n))
+                files.append(os.path.normpath(os.path.join(root, n)))
     modules = {module_of(src, f): f for f in files}
+    # `#[path = "dir/mod.rs"] mod x;` mounts a directory as a child of the
+    # declaring module (twice, if two modules mount it): its files are
+    # read once per mount, under the module paths they really have.
+    for m, f in list(modules.items()):
+        for rel, name in PATH_MOUNT.findall(open(f, encoding="utf-8").read()):
+            target = os.path.normpath(os.path.join(os.path.dirname(f), rel))
+            mount_dir = os.path.dirname(target)
+            for k, g in list(modules.items()):
+                inside = g.startswith(mount_dir + os.sep)
+                if inside and k == module_of(src, g):
+                    del modules[k]
+            for g in files:
+                if g == target:
+                    modules[m + (name,)] = g
+                elif g.startswith(mount_dir + os.sep):
+                    rest = module_of(mount_dir, g)
+                    modules[m + (name,) + rest] = g
     edges = {m: set() for m in modules}
     for m, f in modules.items():
         text = STRING.sub('""', COMMENT.sub("", open(f, encoding="utf-8").read()))
+        # `pub(in crate::x)` names a module for visibility, not an import.
+        text = re.sub(r"pub\(in [^)]*\)", "pub", text)
         # Test modules may name anything; they are not part of the design.
         cut = text.find("#[cfg(test)]")
         if cut >= 0:

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use jwtd_core::revocation::Revocation;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
+use super::types::{
+    NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError,
+};
 
 /// Jobs waiting for a commit, at most.
 const QUEUE: usize = 4096;

@@ -13,7 +13,7 @@
 
 use aws_lc_rs::digest;
 
-use super::StoreError;
+use super::types::StoreError;
 
 /// One migration.
 #[derive(Clone, Copy, Debug)]

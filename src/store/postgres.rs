@@ -18,12 +18,14 @@
 use std::time::Duration;
 
 use jwtd_core::revocation::Revocation;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::group::{Done, GroupCommit, Job, answer_all, fail_all};
 use super::migrations::{self, Migration};
-use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
+use super::types::{
+    NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError,
+};
 
 /// Numbered migrations, applied in order, each once.
 const MIGRATIONS: &[Migration] = &[
@@ -44,27 +46,11 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// Advisory lock keys (arbitrary, fixed): one for appending to the
-/// revocation log, one for migrations.
-const LOG_LOCK: i64 = 0x6a77_7464_0001;
 const MIGRATION_LOCK: i64 = 0x6a77_7464_0002;
 
-/// PostgreSQL store: one pool, used for reads and writes alike.
-#[derive(Clone, Debug)]
-pub struct PgStore {
-    writer: PgPool,
-    reader: PgPool,
-    group: GroupCommit,
-}
-
-/// The shared SQL ([`sql`]), compiled for PostgreSQL: it names the
-/// backend through these.
-type Db = Postgres;
-type DbRow = PgRow;
-type DbStore = PgStore;
-/// Row locks where a read decides a write (see the module comment): a
-/// refresh locks its token and session rows, not the user's.
-const LOCK_TOKEN_AND_SESSION: &str = " FOR UPDATE OF t, s";
+mod backend;
+pub use backend::PgStore;
+use backend::{append_log, lock_log};
 
 #[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
 #[path = "sql/mod.rs"]
@@ -91,10 +77,6 @@ impl PgStore {
             reader: pool,
             group,
         })
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        Ok(self.writer.begin().await?)
     }
 
     pub(super) async fn revoke_sessions(
@@ -136,43 +118,6 @@ impl PgStore {
             .run(|reply| Job::InsertRevocations(rs.to_vec(), reply))
             .await
     }
-}
-
-/// Serialises appends to the revocation log until this transaction ends,
-/// so sequence order is commit order (re-entrant within a transaction).
-async fn lock_log(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(LOG_LOCK)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Appends to the log in one statement however many rows (the caller
-/// holds the log lock): on a server every statement is a round trip.
-/// `unnest` yields the rows in array order, so `seq` follows it.
-async fn append_log(
-    tx: &mut Transaction<'static, Postgres>,
-    rs: &[Revocation],
-) -> Result<(), StoreError> {
-    if rs.is_empty() {
-        return Ok(());
-    }
-    let kinds: Vec<&str> = rs.iter().map(|r| r.kind.as_str()).collect();
-    let values: Vec<&str> = rs.iter().map(|r| r.value.as_str()).collect();
-    let revoked: Vec<i64> = rs.iter().map(|r| r.revoked_at).collect();
-    let expires: Vec<i64> = rs.iter().map(|r| r.expires_at).collect();
-    sqlx::query(
-        "INSERT INTO revocations (kind, value, revoked_at, expires_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])",
-    )
-    .bind(kinds)
-    .bind(values)
-    .bind(revoked)
-    .bind(expires)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Commits one group of revocations (see the module comment).

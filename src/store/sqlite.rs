@@ -13,14 +13,15 @@ use std::time::Duration;
 
 use jwtd_core::revocation::Revocation;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use super::group::{Done, GroupCommit, Job, answer_all, fail_all};
 use super::migrations::{self, Migration};
-use super::{NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError};
+use super::types::{
+    NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRevocation, StoreError,
+};
 
 /// See [`SqliteStore::change_stamp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,25 +46,8 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// SQLite store: one writer connection, a few readers, and a group
-/// committer for revocations.
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    group: GroupCommit,
-    /// The database file (`None` in memory): its and its WAL's metadata
-    /// tell whether anyone has committed since a poll.
-    file: Option<std::path::PathBuf>,
-}
-
-/// The shared SQL ([`sql`]), compiled for SQLite: it names the backend
-/// through these.
-type Db = Sqlite;
-type DbRow = SqliteRow;
-type DbStore = SqliteStore;
-/// SQLite has no row locks; its one writer serialises every write.
-const LOCK_TOKEN_AND_SESSION: &str = "";
+mod backend;
+pub use backend::SqliteStore;
 
 #[allow(clippy::duplicate_mod)] // compiled once per backend, on purpose
 #[path = "sql/mod.rs"]
@@ -138,10 +122,6 @@ impl SqliteStore {
         Some(ChangeStamp([meta(file), meta(std::path::Path::new(&wal))]))
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     pub(super) async fn revoke_sessions(
         &self,
         req: &SessionRevocation,
@@ -166,32 +146,6 @@ impl SqliteStore {
     pub(super) async fn refresh(&self, r: &RefreshRequest) -> Result<RefreshOutcome, StoreError> {
         self.group.run(|reply| Job::Refresh(r.clone(), reply)).await
     }
-}
-
-/// SQLite runs one write transaction at a time (`BEGIN IMMEDIATE`), so the
-/// log is in commit order already.
-async fn lock_log(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-    Ok(())
-}
-
-/// Appends to the log a row at a time (the caller holds the log lock):
-/// SQLite runs in-process, so a statement costs no round trip.
-async fn append_log(
-    tx: &mut Transaction<'static, Sqlite>,
-    rs: &[Revocation],
-) -> Result<(), StoreError> {
-    for r in rs {
-        sqlx::query(
-            "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(r.kind.as_str())
-        .bind(&r.value)
-        .bind(r.revoked_at)
-        .bind(r.expires_at)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -4,9 +4,10 @@
 use jwtd_core::revocation::Revocation;
 use sqlx::Row as _;
 
+use super::super::backend::{DbRow, DbStore, append_log, lock_log};
+use super::rows::inserted;
 use super::sessions::session_revocation;
-use super::{DbRow, DbStore, append_log, inserted, lock_log};
-use crate::store::{ClientRecord, StoreError};
+use crate::store::types::{ClientRecord, StoreError};
 
 const CLIENT_COLS: &str = "id, name, secret_hash, introspect, feed, created_at";
 

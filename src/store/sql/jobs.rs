@@ -3,11 +3,11 @@
 
 use sqlx::Transaction;
 
-use super::{
-    Db, create_session_in, insert_revocations_in, lock_log, refresh_in, revoke_sessions_in,
-};
-use crate::store::StoreError;
+use super::super::backend::{Db, lock_log};
+use super::log::insert_revocations_in;
+use super::sessions::{create_session_in, refresh_in, revoke_sessions_in};
 use crate::store::group::{Done, Job};
+use crate::store::types::StoreError;
 
 /// Runs `job` inside `tx`. The job is only borrowed: a group that fails
 /// runs its jobs again (see the backends' `run_group`).

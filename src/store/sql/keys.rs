@@ -4,8 +4,8 @@ use jwtd_core::keys::{Algorithm, KeyMaterial};
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 
-use super::{DbStore, append_log, lock_log};
-use crate::store::{Promotion, StoreError, StoredKey};
+use super::super::backend::{DbStore, append_log, lock_log};
+use crate::store::types::{Promotion, StoreError, StoredKey};
 
 impl DbStore {
     pub(in crate::store) async fn revoke_key(

@@ -7,8 +7,9 @@ use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 use sqlx::Transaction;
 
-use super::{Db, DbStore, append_log, lock_log, positioned_from_row, revocation_from_row};
-use crate::store::{BulkSink, StoreError};
+use super::super::backend::{Db, DbStore, append_log, lock_log};
+use super::rows::{positioned_from_row, revocation_from_row};
+use crate::store::types::{BulkSink, StoreError};
 
 impl DbStore {
     pub(in crate::store) async fn live_revocations(
@@ -128,11 +129,11 @@ impl DbStore {
             after = last;
             for (kind, column) in [(RevocationKind::Token, 1), (RevocationKind::Session, 2)] {
                 if let Some(chunk) = row.try_get::<Option<&str>, _>(column)? {
-                    n += crate::store::parse_id_chunk(kind, chunk, sink)?;
+                    n += crate::store::types::parse_id_chunk(kind, chunk, sink)?;
                 }
             }
             if let Some(chunk) = row.try_get::<Option<&str>, _>(3)? {
-                n += crate::store::parse_user_chunk(chunk, sink)?;
+                n += crate::store::types::parse_user_chunk(chunk, sink)?;
             }
         }
     }

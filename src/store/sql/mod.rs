@@ -25,23 +25,15 @@ mod rows;
 mod sessions;
 mod users;
 
-use super::{Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, append_log, lock_log};
-use crate::store::StoreError;
+use super::backend::{Db, DbStore};
 use crate::store::migrations::{self, Migration, Step};
-use rows::{
-    positioned_from_row, revocation_from_row, session_at, session_from_row, user_at, user_from_row,
-};
+use crate::store::types::StoreError;
 
 pub(in crate::store) use jobs::run_job;
-pub(in crate::store) use log::insert_revocations_in;
-#[allow(unused_imports)] // PostgreSQL's group runs it; SQLite's runs whole jobs
-pub(in crate::store) use sessions::end_sessions_in;
 #[allow(unused_imports)] // SQLite's group reads a run of refreshes at once
 pub(in crate::store) use sessions::{RefreshRows, lock_refreshes};
-pub(in crate::store) use sessions::{create_session_in, refresh_in, revoke_sessions_in};
-
-/// The columns of a session row, in the order `session_from_row` reads.
-const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at, client_id";
+#[allow(unused_imports)] // PostgreSQL's group runs these; SQLite's runs whole jobs
+pub(in crate::store) use sessions::{create_session_in, end_sessions_in, refresh_in};
 
 impl DbStore {
     pub(in crate::store) async fn close(&self) {
@@ -71,16 +63,6 @@ impl DbStore {
             .await?;
         tx.commit().await?;
         Ok(v)
-    }
-}
-
-/// An insert's outcome: a unique violation is `Conflict` (a taken
-/// username, an existing client id).
-fn inserted<T>(r: Result<T, sqlx::Error>) -> Result<(), StoreError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
-        Err(e) => Err(e.into()),
     }
 }
 

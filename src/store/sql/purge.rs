@@ -1,8 +1,8 @@
 //! Deleting what has expired: revocations, sessions, refresh hashes,
 //! login counters and retired keys.
 
-use super::DbStore;
-use crate::store::{PurgeReport, StoreError};
+use super::super::backend::DbStore;
+use crate::store::types::{PurgeReport, StoreError};
 
 impl DbStore {
     pub(in crate::store) async fn purge(

@@ -3,8 +3,8 @@
 use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 
-use super::DbRow;
-use crate::store::{SessionRecord, StoreError, UserRecord};
+use super::super::backend::DbRow;
+use crate::store::types::{SessionRecord, StoreError, UserRecord};
 
 pub(in crate::store) fn user_from_row(r: &DbRow) -> Result<UserRecord, StoreError> {
     user_at(r, 0)
@@ -57,4 +57,17 @@ pub(in crate::store) fn revocation_from_row(r: &DbRow) -> Result<Revocation, Sto
         revoked_at: r.try_get(2)?,
         expires_at: r.try_get(3)?,
     })
+}
+
+/// The columns of a session row, in the order `session_from_row` reads.
+pub(in crate::store) const SESSION_COLS: &str = "id, user_id, created_at, last_seen_at, user_agent, ip, expires_at, access_expires_at, revoked_at, client_id";
+
+/// An insert's outcome: a unique violation is `Conflict` (a taken
+/// username, an existing client id).
+pub(in crate::store) fn inserted<T>(r: Result<T, sqlx::Error>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -5,11 +5,9 @@ use jwtd_core::revocation::{Revocation, RevocationKind};
 use sqlx::Row as _;
 use sqlx::Transaction;
 
-use super::{
-    Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, SESSION_COLS, append_log, lock_log, session_at,
-    session_from_row, user_at,
-};
-use crate::store::{
+use super::super::backend::{Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, append_log, lock_log};
+use super::rows::{SESSION_COLS, session_at, session_from_row, user_at};
+use crate::store::types::{
     NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRecord, SessionRevocation,
     StoreError, UserRecord,
 };

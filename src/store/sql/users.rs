@@ -2,8 +2,10 @@
 
 use jwtd_core::revocation::Revocation;
 
-use super::{DbStore, inserted, lock_log, revoke_sessions_in, user_from_row};
-use crate::store::{SessionRevocation, StoreError, UserRecord};
+use super::super::backend::{DbStore, lock_log};
+use super::rows::{inserted, user_from_row};
+use super::sessions::revoke_sessions_in;
+use crate::store::types::{SessionRevocation, StoreError, UserRecord};
 
 impl DbStore {
     pub(in crate::store) async fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use sqlx::{Sqlite, Transaction};
 
 use super::sql::{RefreshRows, lock_refreshes};
-use crate::store::{RefreshOutcome, RefreshRequest, SessionRecord, StoreError, UserRecord};
+use crate::store::types::{RefreshOutcome, RefreshRequest, SessionRecord, StoreError, UserRecord};
 
 /// Rotates what it can of `reqs` (a run of one group's refreshes); answers
 /// an outcome for each, or `None` for one the caller must run alone,
@@ -155,7 +155,7 @@ mod tests {
 
     use super::super::SqliteStore;
     use crate::store::group::Job;
-    use crate::store::{
+    use crate::store::types::{
         NewSession, RefreshOutcome, RefreshRequest, SessionRevocation, StoreError, UserRecord,
     };
 
