@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 use jwtd_core::revocation::Revocation;
 use serde::Deserialize;
 
-use crate::verifier::Shared;
+use crate::shared::{Shared, now_ms};
 
 /// Largest page jwtd serves.
 const PAGE: u32 = 10_000;
@@ -62,7 +62,7 @@ fn apply(shared: &Shared, items: Vec<Item>) {
 /// Loads every live revocation, page by page, and answers the cursor to
 /// stream from. The view is fresh as of the moment the walk began.
 pub(crate) async fn load_snapshot(shared: &Shared) -> Result<i64, String> {
-    let began = crate::verifier::now_ms();
+    let began = now_ms();
     let mut after: Option<String> = None;
     loop {
         let mut req = shared
@@ -171,7 +171,7 @@ async fn stream_once(shared: &Shared, backoff: &mut Duration) -> Result<End, Str
         }
         // The feed is live up to now: everything committed before this
         // event was sent has been sent before it.
-        shared.view.mark_fresh(crate::verifier::now_ms());
+        shared.view.mark_fresh(now_ms());
     }
     Ok(End::Resume)
 }

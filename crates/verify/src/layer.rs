@@ -17,6 +17,13 @@ use jwtd_core::view::Rejection;
 
 use crate::verifier::{Refusal, Verifier};
 
+impl Verifier {
+    /// The tower layer for this verifier.
+    pub fn layer(&self) -> VerifyLayer {
+        VerifyLayer::new(self.clone())
+    }
+}
+
 /// The verified caller of a request.
 #[derive(Clone, Debug)]
 pub struct Auth {

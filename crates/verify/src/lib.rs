@@ -60,6 +60,7 @@ pub mod feed;
 pub mod keys;
 pub mod layer;
 pub mod options;
+mod shared;
 pub mod verifier;
 
 pub use jwtd_core::token::VerifiedToken;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jwtd_core::revocation::RevocationIndex;
@@ -14,7 +14,8 @@ use jwtd_core::view::{Rejection, RevocationView};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::options::{Credentials, Options};
+use crate::options::Options;
+use crate::shared::{Shared, bump, now_ms};
 use crate::{feed, keys};
 
 /// Why `verify` said no.
@@ -60,53 +61,6 @@ pub struct Stats {
     pub unavailable: u64,
     /// JWKS fetches since start.
     pub jwks_fetches: u64,
-}
-
-/// The outcome counters of [`Stats`].
-#[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    rejected: AtomicU64,
-    unavailable: AtomicU64,
-    jwks_fetches: AtomicU64,
-}
-
-fn bump(n: &AtomicU64) {
-    n.fetch_add(1, Ordering::Relaxed);
-}
-
-/// What the handle and the background tasks share.
-pub(crate) struct Shared {
-    pub opts: Options,
-    pub http: reqwest::Client,
-    pub keys: ArcSwap<KeyVerifier>,
-    pub view: RevocationView,
-    validation: Validation,
-    /// Woken by `verify` on an unknown `kid`.
-    jwks_wanted: Notify,
-    jwks_fetched_ms: AtomicI64,
-    counters: Counters,
-}
-
-impl Shared {
-    /// Adds the feed credentials to a request.
-    pub(crate) fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.opts.credentials {
-            Some(Credentials::Client { id, secret }) => req.basic_auth(id, Some(secret)),
-            Some(Credentials::AdminToken(t)) => req.bearer_auth(t),
-            None => req,
-        }
-    }
-
-    /// Fetches the JWKS and swaps in a new key verifier; answers its max-age.
-    async fn refresh_keys(&self) -> Result<Duration, String> {
-        self.jwks_fetched_ms.store(now_ms(), Ordering::Release);
-        bump(&self.counters.jwks_fetches);
-        let jwks = keys::fetch(&self.http, &self.opts.url).await?;
-        self.keys
-            .store(Arc::new(KeyVerifier::new(jwks.ring, self.opts.cache_bytes)));
-        Ok(jwks.max_age)
-    }
 }
 
 /// Stops the background tasks when the last handle goes.
@@ -229,11 +183,6 @@ impl Verifier {
             jwks_fetches: c(&s.counters.jwks_fetches),
         }
     }
-
-    /// The tower layer for this verifier (see [`crate::layer`]).
-    pub fn layer(&self) -> crate::VerifyLayer {
-        crate::VerifyLayer::new(self.clone())
-    }
 }
 
 /// Refreshes the JWKS when its max-age runs out, and when `verify` met an
@@ -259,11 +208,4 @@ async fn follow_jwks(s: &Shared, mut max_age: Duration) {
             }
         }
     }
-}
-
-/// Unix time in ms.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
