@@ -181,6 +181,26 @@ def self_test():
     print("module_cycles: self-test passed")
 
 
+# The HTTP handlers (one file per resource): none may import another; what
+# they share lives in the helpers beside them (auth, client_auth, error,
+# extract, bodies, json, track) or in domain modules outside `http`.
+HANDLERS = {
+    "admin", "clients", "feed", "forward_auth", "keys", "login", "logout",
+    "oauth", "openapi", "ops", "refresh", "sessions",
+}
+
+
+def handler_imports(edges):
+    """Handler modules that import another handler."""
+    out = []
+    for m, targets in edges.items():
+        if len(m) == 2 and m[0] == "http" and m[1] in HANDLERS:
+            for t in targets:
+                if len(t) >= 2 and t[0] == "http" and t[1] in HANDLERS and t[1] != m[1]:
+                    out.append((m, t))
+    return sorted(out)
+
+
 def main():
     if sys.argv[1:] == ["--self-test"]:
         return self_test()
@@ -192,9 +212,12 @@ def main():
             bad += 1
             loop = " -> ".join(name(m) for m in cycle_in(edges, comp))
             print(f"{c}: {len(comp)} modules import each other: {loop}")
+        for m, t in handler_imports(edges) if c == "." else []:
+            bad += 1
+            print(f"{c}: handler {name(m)} imports handler {name(t)}")
     if bad:
         sys.exit(1)
-    print(f"module_cycles: no import loops in {', '.join(crates)}")
+    print(f"module_cycles: no import loops in {', '.join(crates)}, no handler imports another")
 
 
 if __name__ == "__main__":

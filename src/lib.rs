@@ -20,6 +20,7 @@
 //! * [`serve`]: the accept loop: connection limits, timeouts, graceful shutdown.
 //! * [`keyring`]: loading, generating and rotating signing keys.
 //! * [`revoke`]: the one way anything revokes: commit, then enforce.
+//! * [`tokens`]: minting access tokens, refresh-token hashes and successors.
 //! * [`store`]: the system of record (SQLite embedded).
 //! * [`fanout`]: cluster mode: revocation events through Redis.
 //! * [`sweeper`]: background purge of expired state and revocation-log catch-up.
@@ -46,5 +47,6 @@ pub mod state;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
+pub mod tokens;
 
 pub use jwtd_core as core;

@@ -5,12 +5,11 @@
 //! admin token is configured.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::client_auth::{check_admin, peer_ip};
+use super::client_auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
 use crate::state::AppState;
@@ -22,19 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout_user))
         .routes(routes!(rotate))
         .routes(routes!(revoke_key))
-}
-
-/// Proof that the request carries the admin token.
-pub struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        check_admin(state, &parts.headers, peer_ip(&parts.extensions))
-            .await
-            .map(|()| Admin)
-    }
 }
 
 /// `200` body of a forced logout.

@@ -26,6 +26,19 @@ pub fn peer_ip(extensions: &Extensions) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
+/// Proof that the request carries the admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        check_admin(state, &parts.headers, peer_ip(&parts.extensions))
+            .await
+            .map(|()| Admin)
+    }
+}
+
 /// The client IP of a request, as an extractor.
 pub struct PeerIp(pub IpAddr);
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::admin::Admin;
+use super::client_auth::Admin;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path};
 use crate::clients;

@@ -2,22 +2,21 @@
 
 use std::net::SocketAddr;
 
-use aws_lc_rs::{digest, hmac};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use jwtd_core::claims::AccessClaims;
 use jwtd_core::id::{Id128, random_token};
-use jwtd_core::{b64, token};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::bodies::TokenResponse;
 use super::client_auth;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use crate::accounts::{MAX_PASSWORD, check_password, check_username, fold_username};
 use crate::state::AppState;
 use crate::store::{NewSession, StoreError, UserRecord};
+use crate::tokens::{hash_refresh, issue_access};
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,21 +56,6 @@ pub struct LoginBody {
     password: String,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-/// Body of a successful login or refresh.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    /// The access token (JWT, `typ: at+jwt`).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    /// The refresh token, shown only here.
-    pub refresh_token: String,
-    /// The session (`sid`).
-    pub session_id: String,
 }
 
 /// Create an account.
@@ -210,7 +194,9 @@ async fn login(
     };
     let sid = Id128::random();
     let refresh_token = random_token(jwtd_core::id::REFRESH_TOKEN_BYTES);
-    let (access_token, exp) = issue_access(&state, &user, sid, client.id(), now)?;
+    let (access_token, exp) =
+        issue_access(&state.keys, &state.config, &user, sid, client.id(), now)
+            .ok_or(ApiError::Internal)?;
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -238,44 +224,4 @@ async fn login(
         refresh_token,
         session_id: sid.to_string(),
     }))
-}
-
-/// Signs a new access token for `user` in session `sid`; returns it and `exp`.
-pub fn issue_access(
-    state: &AppState,
-    user: &UserRecord,
-    sid: Id128,
-    client_id: &str,
-    now: i64,
-) -> Result<(String, i64), ApiError> {
-    let exp = now + state.config.access_ttl_secs();
-    let claims = AccessClaims {
-        iss: state.config.issuer.clone(),
-        sub: user.id.clone(),
-        aud: state.config.serve.audience.clone(),
-        iat: now,
-        nbf: now,
-        exp,
-        jti: Id128::random().to_string(),
-        sid: sid.to_string(),
-        preferred_username: user.username.clone(),
-        client_id: client_id.to_owned(),
-    };
-    let keys = state.keys.verifier.load();
-    let signer = keys.ring().active().ok_or(ApiError::Internal)?;
-    let t = token::issue(signer, &claims).map_err(|_| ApiError::Internal)?;
-    Ok((t, exp))
-}
-
-/// SHA-256 of a refresh token: all the store ever sees of it.
-pub fn hash_refresh(token: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
-}
-
-/// The deterministic successor of a refresh token: HMAC of the token under a
-/// server secret. Unpredictable without both, and recomputable on a replay.
-pub fn successor_of(state: &AppState, token: &str) -> String {
-    b64::encode(hmac::sign(&state.refresh_key, token.as_bytes()))
 }

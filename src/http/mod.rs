@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod bodies;
 mod client_auth;
 mod clients;
 mod error;

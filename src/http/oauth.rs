@@ -12,10 +12,10 @@ use super::auth::authenticate_with_current_keys;
 use super::client_auth::{self, PeerIp};
 use super::error::{ApiError, ErrorBody, Rejection};
 use super::extract::Form;
-use super::login::hash_refresh;
 use crate::clients::Right;
 use crate::revoke;
 use crate::state::AppState;
+use crate::tokens::hash_refresh;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {

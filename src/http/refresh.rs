@@ -12,12 +12,13 @@ use jwtd_core::id::Id128;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::bodies::TokenResponse;
 use super::client_auth::{self, Client, PeerIp};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Form, Json};
-use super::login::{TokenResponse, hash_refresh, issue_access, successor_of};
 use crate::state::AppState;
 use crate::store::{RefreshOutcome, RefreshRequest};
+use crate::tokens::{hash_refresh, issue_access, successor_of};
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -89,7 +90,7 @@ async fn rotate(
         return Err(Failure::Grant);
     }
     let now = state.clock.now();
-    let successor = successor_of(state, presented);
+    let successor = successor_of(&state.refresh_key, presented);
     let access_exp = now + state.config.access_ttl_secs();
     let outcome = state
         .revocations()
@@ -120,7 +121,15 @@ async fn rotate(
         RefreshOutcome::WrongClient => return Err(Failure::OtherClient),
     };
     let sid = Id128::parse(&session.id).ok_or(ApiError::Internal)?;
-    let (access_token, exp) = issue_access(state, &user, sid, &session.client_id, now)?;
+    let (access_token, exp) = issue_access(
+        &state.keys,
+        &state.config,
+        &user,
+        sid,
+        &session.client_id,
+        now,
+    )
+    .ok_or(ApiError::Internal)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
