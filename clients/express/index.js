@@ -10,6 +10,7 @@
 // 503 `temporarily_unavailable` (Retry-After: 1) when nothing has come from
 // jwtd for `maxStaleness`, recovering by itself.
 import { Verifier } from './lib/verifier.js';
+import { NO_CREDENTIALS, STALE } from './lib/wire.js';
 
 export { Verifier } from './lib/verifier.js';
 export { RevocationIndex } from './lib/revocations.js';
@@ -20,12 +21,13 @@ function send(res, status, error, description, headers = {}) {
 }
 
 function unauthorized(res) {
-  send(res, 401, 'unauthorized', 'missing bearer token', { 'WWW-Authenticate': 'Bearer' });
+  const d = NO_CREDENTIALS;
+  send(res, d.status, d.error, d.error_description, { 'WWW-Authenticate': d.challenge });
 }
 
 function refused(res, r) {
-  if (r.status === 503) {
-    send(res, 503, r.error, r.description, { 'Retry-After': '1' });
+  if (r.status === STALE.status) {
+    send(res, STALE.status, r.error, r.description, { 'Retry-After': String(STALE.retry_after) });
   } else {
     send(res, 401, r.error, r.description, {
       'WWW-Authenticate': `Bearer error="invalid_token", error_description="${r.description}"`,

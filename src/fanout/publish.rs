@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use jwtd_core::revocation::Revocation;
+use jwtd_core::wire::RevocationItem;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -16,28 +17,14 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Event {
     /// A committed revocation.
-    Revocation {
-        /// token, session, user or key.
-        kind: String,
-        /// jti, sid, user id or kid.
-        value: String,
-        /// Revocation time (the user cut-off).
-        revoked_at: i64,
-        /// Expiry of the entry.
-        expires_at: i64,
-    },
+    Revocation(RevocationItem),
     /// Signing keys changed (rotation or revocation): reload them.
     Keys,
 }
 
 impl From<&Revocation> for Event {
     fn from(r: &Revocation) -> Self {
-        Self::Revocation {
-            kind: r.kind.as_str().to_owned(),
-            value: r.value.clone(),
-            revoked_at: r.revoked_at,
-            expires_at: r.expires_at,
-        }
+        Self::Revocation(RevocationItem::from(r))
     }
 }
 

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use jwtd_core::revocation::Revocation;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -56,19 +55,9 @@ async fn subscribe_once(state: &Follower, url: &str, channel: &str) -> redis::Re
             continue;
         };
         match serde_json::from_str::<Event>(&payload) {
-            Ok(Event::Revocation {
-                kind,
-                value,
-                revoked_at,
-                expires_at,
-            }) => match kind.parse() {
-                Ok(kind) => state.enforcement.apply(&[Revocation {
-                    kind,
-                    value,
-                    revoked_at,
-                    expires_at,
-                }]),
-                Err(_) => tracing::warn!("fan-out event of unknown kind ignored"),
+            Ok(Event::Revocation(item)) => match item.revocation() {
+                Some(r) => state.enforcement.apply(&[r]),
+                None => tracing::warn!("fan-out event of unknown kind ignored"),
             },
             Ok(Event::Keys) => {
                 if let Err(e) = state.reload_keys().await {

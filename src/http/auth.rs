@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for AuthContext {
         // refresh tokens and retry: this instance cannot vouch that the
         // token has not been revoked elsewhere.
         if state.is_stale() {
-            return Err(ApiError::Unavailable);
+            return Err(ApiError::Stale);
         }
         match authenticate(state, token, Expiry::Enforce) {
             Ok(token) => Ok(Self { token }),

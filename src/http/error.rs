@@ -10,15 +10,9 @@ use crate::store::StoreError;
 
 pub use jwtd_core::view::Rejection;
 
-/// The error body every failure carries (documentation type).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// Machine-readable code, e.g. `invalid_token`.
-    error: String,
-    /// Human-readable detail.
-    error_description: String,
-}
+use jwtd_core::wire::Denial;
+/// The error body every failure carries.
+pub use jwtd_core::wire::ErrorBody;
 
 /// Every error a handler can answer with.
 #[derive(Debug)]
@@ -75,6 +69,9 @@ pub enum ApiError {
     TooManyAttempts(i64),
     /// 503 `temporarily_unavailable`: the store could not answer or commit.
     Unavailable,
+    /// 503 `temporarily_unavailable`: the revocation view is stale, as a
+    /// verifier says it ([`Denial::stale`]).
+    Stale,
     /// 500 `server_error`.
     Internal,
 }
@@ -100,14 +97,18 @@ impl ApiError {
             Self::Unauthorized => (
                 S::UNAUTHORIZED,
                 "unauthorized",
-                "missing bearer token".into(),
+                Denial::no_credentials().body.error_description,
             ),
             Self::WrongAdminToken => (
                 S::UNAUTHORIZED,
                 "unauthorized",
                 "admin token not accepted".into(),
             ),
-            Self::InvalidToken(r) => (S::UNAUTHORIZED, "invalid_token", r.description().into()),
+            Self::InvalidToken(r) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                Denial::rejected(*r).body.error_description,
+            ),
             Self::InvalidCredentials => (
                 S::UNAUTHORIZED,
                 "invalid_credentials",
@@ -176,6 +177,11 @@ impl ApiError {
                 "too_many_attempts",
                 "too many failed attempts; retry later".into(),
             ),
+            Self::Stale => (
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                Denial::stale().body.error_description,
+            ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -194,9 +200,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, description) = self.parts();
         let challenge = match &self {
-            Self::Unauthorized | Self::WrongAdminToken => Some("Bearer".to_owned()),
+            Self::Unauthorized | Self::WrongAdminToken => Denial::no_credentials().challenge,
             Self::InvalidClient { challenge: true } => Some(r#"Basic realm="jwtd""#.to_owned()),
-            Self::InvalidToken(r) => Some(r.challenge()),
+            Self::InvalidToken(r) => Denial::rejected(*r).challenge,
             _ => None,
         };
         let mut resp = (

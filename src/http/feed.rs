@@ -28,7 +28,8 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use jwtd_core::revocation::Revocation;
-use serde::{Deserialize, Serialize};
+use jwtd_core::wire::{RevocationItem as Item, RevocationPage as List};
+use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::client_auth::{FeedReader, still_holds};
@@ -44,26 +45,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stream))
 }
 
-/// One revocation as clients see it.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Item {
-    kind: &'static str,
-    value: String,
-    revoked_at: i64,
-    expires_at: i64,
-}
-
-impl From<Revocation> for Item {
-    fn from(r: Revocation) -> Self {
-        Self {
-            kind: r.kind.as_str(),
-            value: r.value,
-            revoked_at: r.revoked_at,
-            expires_at: r.expires_at,
-        }
-    }
-}
-
 /// One server-sent event of `/revocations/stream`, as the wire carries
 /// it: its `data` is JSON text (an [`Item`] for `revocation`, `{cursor}`
 /// for `heartbeat`).
@@ -77,17 +58,6 @@ pub struct SseEvent {
     id: Option<String>,
     /// JSON text.
     data: String,
-}
-
-/// `GET /revocations` body: one page of the live snapshot.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct List {
-    /// The feed position when the walk began: stream from it once the last
-    /// page is read.
-    cursor: String,
-    items: Vec<Item>,
-    /// The `after` of the next page; null on the last one.
-    next: Option<String>,
 }
 
 /// `GET /revocations` query.
@@ -153,7 +123,7 @@ async fn list(
     };
     Ok(Json(List {
         cursor: head.to_string(),
-        items: rows.into_iter().map(|(_, r)| Item::from(r)).collect(),
+        items: rows.iter().map(|(_, r)| Item::from(r)).collect(),
         next,
     }))
 }
@@ -290,7 +260,7 @@ async fn stream(
                     let event = Event::default()
                         .event("revocation")
                         .id(seq.to_string())
-                        .json_data(Item::from(r))
+                        .json_data(Item::from(&r))
                         .unwrap_or_else(|_| Event::default().comment("unencodable"));
                     return Some((Ok(event), (state, seq, buf, watch)));
                 }

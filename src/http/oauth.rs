@@ -133,7 +133,7 @@ async fn introspect(
     .await?;
     let token = required(form.token)?;
     if state.is_stale() {
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::Stale);
     }
     let Ok(t) = authenticate_with_current_keys(&state, &token, Expiry::Enforce).await? else {
         return Ok(Json(json!({"active": false})));

@@ -33,7 +33,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             lag_ms = state.staleness_ms(),
             "not ready: revocation view stale"
         );
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::Stale);
     }
     match state.store.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),

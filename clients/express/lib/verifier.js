@@ -7,6 +7,7 @@ import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { Feed } from './feed.js';
 import { KeySet } from './keys.js';
 import { RevocationIndex } from './revocations.js';
+import { STALE as WIRE_STALE } from './wire.js';
 
 const MAX_TOKEN = 8 * 1024;
 /** Verified tokens kept, so a reused token skips its signature check. */
@@ -17,9 +18,9 @@ const REQUIRED = ['iss', 'sub', 'aud', 'iat', 'nbf', 'exp', 'jti', 'sid', 'prefe
 const refuse = (description) => ({ ok: false, status: 401, error: 'invalid_token', description });
 const STALE = {
   ok: false,
-  status: 503,
-  error: 'temporarily_unavailable',
-  description: 'revocation view is stale; retry',
+  status: WIRE_STALE.status,
+  error: WIRE_STALE.error,
+  description: WIRE_STALE.error_description,
 };
 
 /** jose's verdicts, worded as jwtd words them. */

@@ -50,3 +50,4 @@ pub mod sigcache;
 pub mod token;
 pub mod verifier;
 pub mod view;
+pub mod wire;

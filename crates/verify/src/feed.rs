@@ -10,50 +10,25 @@ use std::time::Duration;
 use eventsource_stream::Eventsource as _;
 use futures_util::StreamExt as _;
 use jwtd_core::revocation::Revocation;
-use serde::Deserialize;
+use jwtd_core::wire::{RevocationItem as Item, RevocationPage as Page};
 
 use crate::shared::{Shared, now_ms};
 
 /// Largest page jwtd serves.
 const PAGE: u32 = 10_000;
 
-/// One revocation as the feed carries it.
-#[derive(Deserialize)]
-struct Item {
-    kind: String,
-    value: String,
-    revoked_at: i64,
-    expires_at: i64,
-}
-
-/// A page of `GET /revocations`.
-#[derive(Deserialize)]
-struct Page {
-    cursor: String,
-    items: Vec<Item>,
-    next: Option<String>,
-}
-
-impl Item {
-    /// The revocation, or (logged) nothing for a kind this build does not
-    /// know.
-    fn revocation(self) -> Option<Revocation> {
-        let Ok(kind) = self.kind.parse() else {
-            tracing::warn!(kind = %self.kind, "revocation of an unknown kind skipped");
-            return None;
-        };
-        Some(Revocation {
-            kind,
-            value: self.value,
-            revoked_at: self.revoked_at,
-            expires_at: self.expires_at,
-        })
-    }
-}
-
 /// Applies items to the view, logging (not failing on) any it cannot read.
 fn apply(shared: &Shared, items: Vec<Item>) {
-    let rs: Vec<Revocation> = items.into_iter().filter_map(Item::revocation).collect();
+    let rs: Vec<Revocation> = items
+        .iter()
+        .filter_map(|item| {
+            let r = item.revocation();
+            if r.is_none() {
+                tracing::warn!(kind = %item.kind, "revocation of an unknown kind skipped");
+            }
+            r
+        })
+        .collect();
     for (r, e) in shared.view.apply(&rs) {
         tracing::warn!(kind = %r.kind, error = %e, "revocation not indexed");
     }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::{Either, Ready, ready};
 use jwtd_core::token::{TokenError, VerifiedToken};
 use jwtd_core::view::Rejection;
+use jwtd_core::wire::{Denial, ErrorBody};
 
 use crate::verifier::{Refusal, Verifier};
 
@@ -62,57 +63,34 @@ pub fn authorize(verifier: &Verifier, headers: &HeaderMap) -> Result<Auth, Denie
     }
 }
 
-fn body(status: StatusCode, error: &str, description: &str) -> Response {
-    let json = serde_json::json!({"error": error, "error_description": description});
-    (status, axum::Json(json)).into_response()
-}
-
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        let (mut r, challenge, retry) = match self {
-            Self::NoCredentials => (
-                body(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "missing bearer token",
-                ),
-                Some("Bearer".to_owned()),
-                false,
-            ),
-            Self::Rejected(rejection) => (
-                body(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    rejection.description(),
-                ),
-                Some(rejection.challenge()),
-                false,
-            ),
-            Self::Unavailable => (
-                body(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "revocation view is stale; retry",
-                ),
-                None,
-                true,
-            ),
-            Self::Unwired => (
-                body(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+        let denial = match self {
+            Self::NoCredentials => Denial::no_credentials(),
+            Self::Rejected(rejection) => Denial::rejected(rejection),
+            Self::Unavailable => Denial::stale(),
+            Self::Unwired => Denial {
+                status: 500,
+                body: ErrorBody::new(
                     "server_error",
                     "jwtd-verify: route has neither VerifyLayer nor a Verifier extension",
                 ),
-                None,
-                false,
-            ),
+                challenge: None,
+                retry_after: None,
+            },
         };
-        if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        let status =
+            StatusCode::from_u16(denial.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, axum::Json(denial.body)).into_response();
+        if let Some(v) = denial
+            .challenge
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
-        if retry {
+        if let Some(secs) = denial.retry_after {
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         r
     }
