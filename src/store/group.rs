@@ -45,6 +45,10 @@ pub(super) enum Job {
     /// Panics inside the committing task, to test its supervision.
     #[cfg(test)]
     Panic(Reply<()>),
+    /// Runs these statements, then fails: a fault injected after partial
+    /// writes, to test that a failed job leaves nothing behind.
+    #[cfg(test)]
+    FailAfter(Vec<&'static str>, Reply<()>),
 }
 
 impl Job {
@@ -175,7 +179,7 @@ impl Job {
                 }))
                 .is_ok(),
             #[cfg(test)]
-            Job::Panic(reply) => reply.send(result.map(|_| ())).is_ok(),
+            Job::Panic(reply) | Job::FailAfter(_, reply) => reply.send(result.map(|_| ())).is_ok(),
         };
     }
 }

@@ -195,6 +195,8 @@ async fn run_group(writer: SqlitePool, batch: Vec<Job>) {
             answer_all(batch, results.into_iter().map(Ok).collect(), committed);
         }
         Err(_) => {
+            // Nothing of it commits either way: an uncommitted transaction
+            // rolls back when dropped.
             let _ = tx.rollback().await;
             metrics::counter!("jwtd_group_commit_retries_total").increment(1);
             run_savepointed(&writer, batch).await;
@@ -241,26 +243,59 @@ async fn run_all(
 }
 
 /// Runs a group again with each job in its own savepoint: one that fails
-/// is rolled back alone and the others still commit.
-async fn run_savepointed(writer: &SqlitePool, batch: Vec<Job>) {
-    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(batch, &e.to_string()),
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for job in &batch {
-        let savepoint = sqlx::query("SAVEPOINT job").execute(&mut *tx).await;
-        let r = run_job(&mut tx, job).await;
-        if savepoint.is_ok() {
-            if r.is_err() {
-                let _ = sqlx::query("ROLLBACK TO job").execute(&mut *tx).await;
+/// is rolled back alone and the others still commit. If the savepoint
+/// machinery itself fails (a savepoint that cannot be made, rolled back
+/// to or released), the transaction's state is unknown: it is abandoned
+/// whole, that job fails, and the others run again in a new one, so a
+/// failed job's partial writes can never commit with its group-mates.
+async fn run_savepointed(writer: &SqlitePool, mut batch: Vec<Job>) {
+    loop {
+        let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(batch, &e.to_string()),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        let mut broken = None;
+        for (i, job) in batch.iter().enumerate() {
+            match in_savepoint(&mut tx, job).await {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    broken = Some((i, e));
+                    break;
+                }
             }
-            let _ = sqlx::query("RELEASE job").execute(&mut *tx).await;
         }
-        results.push(r);
+        let Some((i, e)) = broken else {
+            let committed = tx.commit().await.map_err(|e| e.to_string());
+            return answer_all(batch, results, committed);
+        };
+        // Dropped uncommitted, the transaction rolls back even if this
+        // explicit rollback reports an error.
+        if let Err(rb) = tx.rollback().await {
+            tracing::warn!(error = %rb, "rollback of a broken group failed");
+        }
+        tracing::warn!(error = %e, "a job broke its savepoint; the group runs again without it");
+        batch.remove(i).fail(&e.to_string());
+        if batch.is_empty() {
+            return;
+        }
     }
-    let committed = tx.commit().await.map_err(|e| e.to_string());
-    answer_all(batch, results, committed);
+}
+
+/// Runs `job` in its own savepoint inside `tx`: `Ok` with the job's
+/// outcome (a failed job rolled back to the savepoint), or `Err` when the
+/// savepoint could not be made, rolled back to or released.
+async fn in_savepoint(
+    tx: &mut Transaction<'static, Sqlite>,
+    job: &Job,
+) -> Result<Result<Done, StoreError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT job").execute(&mut **tx).await?;
+    let r = run_job(tx, job).await;
+    if r.is_err() {
+        sqlx::query("ROLLBACK TO job").execute(&mut **tx).await?;
+    }
+    sqlx::query("RELEASE job").execute(&mut **tx).await?;
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -350,6 +385,63 @@ mod tests {
             store.revocations_since(0, 100).await.map(|l| l.len()).ok(),
             Some(10),
             "the group's good revocations are durable"
+        );
+    }
+
+    /// A job that fails after a partial write inside its savepoint (and
+    /// one that also breaks the savepoint, so rolling back to it fails)
+    /// leaves nothing behind, and its group-mates commit (#21 item 5).
+    #[tokio::test]
+    async fn a_job_failing_after_partial_writes_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.expect("the store opens");
+        let partial = |v: &'static str| -> &'static str {
+            match v {
+                "a" => {
+                    "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES ('token', 'partial-a', 1, 2)"
+                }
+                _ => {
+                    "INSERT INTO revocations (kind, value, revoked_at, expires_at) VALUES ('token', 'partial-b', 1, 2)"
+                }
+            }
+        };
+        let faults = [
+            vec![partial("a")],
+            // Releases its own savepoint: the rollback to it then fails.
+            vec![partial("b"), "RELEASE job"],
+        ];
+        for fault in faults {
+            let good_job = || {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let r = Revocation {
+                    kind: RevocationKind::Token,
+                    value: jwtd_core::id::Id128::random().to_string(),
+                    revoked_at: 1,
+                    expires_at: 2,
+                };
+                (Job::InsertRevocations(vec![r], tx), rx)
+            };
+            // Queued before the committer runs (one thread): one group.
+            let (first, first_rx) = good_job();
+            let (tx, bad) = tokio::sync::oneshot::channel();
+            let (last, last_rx) = good_job();
+            for job in [first, Job::FailAfter(fault, tx), last] {
+                store.group.submit(job).await.expect("submit succeeds");
+            }
+            let good = [first_rx, last_rx];
+            assert!(bad.await.expect("answered").is_err());
+            for rx in good {
+                let r = rx.await.expect("answered");
+                assert!(r.is_ok(), "a group-mate failed with the bad job: {r:?}");
+            }
+        }
+        let log = store.revocations_since(0, 100).await.expect("readable");
+        let values: Vec<&str> = log.iter().map(|(_, r)| r.value.as_str()).collect();
+        assert_eq!(values.len(), 4, "every good job committed: {values:?}");
+        assert!(
+            !values.iter().any(|v| v.starts_with("partial")),
+            "a failed job's partial write committed: {values:?}"
         );
     }
 }

@@ -21,6 +21,15 @@ pub(in crate::store) async fn run_job(
         Job::CreateSession(n, _) => create_session_in(tx, n).await.map(|()| Done::Unit),
         #[cfg(test)]
         Job::Panic(_) => panic!("a job that panics"),
+        #[cfg(test)]
+        Job::FailAfter(statements, _) => {
+            for sql in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Err(StoreError::Corrupt("injected failure".into()))
+        }
         Job::Refresh(r, _) => {
             // With the log lock held the outcome is final: a theft can
             // append at once (SQLite's one writer always holds it).
