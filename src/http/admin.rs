@@ -32,8 +32,7 @@ pub struct SessionsRevoked {
 /// Log a user out everywhere.
 #[utoipa::path(post, path = "/admin/users/{username}/logout", tag = "admin", security(("admin" = [])),
     params(("username" = String, Path)),
-    responses((status = 200, body = SessionsRevoked), (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SessionsRevoked), (status = 404, body = ErrorBody)))]
 async fn logout_user(
     State(state): State<AppState>,
     _: Admin,
@@ -81,9 +80,7 @@ pub struct RotateQuery {
 #[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin" = [])),
     params(RotateQuery),
     responses((status = 200, body = Rotation),
-        (status = 400, description = "invalid_request", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody)))]
+        (status = 400, description = "invalid_request", body = ErrorBody)))]
 async fn rotate(
     State(state): State<AppState>,
     _: Admin,
@@ -105,8 +102,7 @@ async fn rotate(
 /// Revoke a signing key: every token it signed is rejected.
 #[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin", security(("admin" = [])),
     params(("kid" = String, Path)),
-    responses((status = 200, body = Kid), (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Kid), (status = 404, body = ErrorBody)))]
 async fn revoke_key(
     State(state): State<AppState>,
     _: Admin,

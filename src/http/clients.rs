@@ -72,8 +72,7 @@ impl From<ClientRecord> for ClientInfo {
 
 /// List registered clients.
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("admin" = [])),
-    responses((status = 200, body = ClientList), (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody)))]
+    responses((status = 200, body = ClientList)))]
 async fn list(State(state): State<AppState>, _: Admin) -> Result<JsonBody<ClientList>, ApiError> {
     let clients = state.store.clients().await?;
     Ok(JsonBody(ClientList {
@@ -85,11 +84,7 @@ async fn list(State(state): State<AppState>, _: Admin) -> Result<JsonBody<Client
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin" = [])),
     request_body = NewClient,
     responses((status = 201, body = ClientCredentials),
-        (status = 400, description = "invalid_request", body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 400, description = "invalid_request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     _: Admin,
@@ -111,8 +106,7 @@ async fn create(
 /// Delete a client; the sessions it created are revoked.
 #[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin", security(("admin" = [])),
     params(("id" = String, Path)),
-    responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody),
-        (status = 403, description = "admin_disabled", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     _: Admin,

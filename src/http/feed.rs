@@ -91,8 +91,7 @@ fn parse_page_cursor(s: &str, log_head: i64) -> Option<(i64, i64)> {
 /// afterwards (SPEC §5).
 #[utoipa::path(get, path = "/revocations", tag = "admin", security(("client" = []), ("admin" = [])),
     params(ListQuery),
-    responses((status = 200, body = List), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
+    responses((status = 200, body = List), (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     _: FeedReader,
@@ -218,8 +217,7 @@ impl Watch {
     responses((status = 200, description = "Server-sent events: `revocation` (id: its cursor; data: an Item as JSON), \
 `heartbeat` at least once a second (data: {\"cursor\": the log head}), `reset` when the resume point is gone",
             content_type = "text/event-stream", body = SseEvent),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
+        (status = 400, body = ErrorBody)))]
 async fn stream(
     State(state): State<AppState>,
     reader: FeedReader,

@@ -64,9 +64,7 @@ pub struct LoginBody {
         (status = 201, description = "created", body = Registered),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 403, description = "registration_disabled", body = ErrorBody),
-        (status = 409, description = "username_taken", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 409, description = "username_taken", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     Json(c): Json<Credentials>,
@@ -148,8 +146,6 @@ async fn on_hash_slot<T: Send + 'static>(
         (status = 200, description = "logged in", body = TokenResponse),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_credentials, or invalid_client", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody),
         (status = 429, description = "too_many_attempts: too many failed logins, or client authentications (see Retry-After)", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,

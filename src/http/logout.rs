@@ -65,9 +65,7 @@ pub struct LogoutResponse {
     responses(
         (status = 200, description = "logged out (also when already revoked)", body = LogoutResponse),
         (status = 400, description = "invalid_token or invalid_request", body = ErrorBody),
-        (status = 401, description = "unauthorized: no token", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 401, description = "unauthorized: no token", body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -55,9 +55,7 @@ fn required(token: String) -> Result<String, ApiError> {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked, or unknown: the same answer"),
         (status = 400, description = "invalid_request: no token; unauthorized_client: the token was issued to another client", body = ErrorBody),
-        (status = 401, description = "invalid_client: wrong client credentials", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 401, description = "invalid_client: wrong client credentials", body = ErrorBody)))]
 async fn revoke_token(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -114,9 +112,7 @@ async fn revoke_token(
     responses((status = 200, description = "{active:false}, or the live token's claims", body = Introspection),
         (status = 400, description = "invalid_request: no token", body = ErrorBody),
         (status = 401, description = "invalid_client, or a wrong admin token", body = ErrorBody),
-        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody)))]
+        (status = 403, description = "unauthorized_client, or admin_disabled", body = ErrorBody)))]
 async fn introspect(
     State(state): State<AppState>,
     PeerIp(ip): PeerIp,

@@ -54,44 +54,77 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-/// The document, serialised once when the first router is built.
+/// The document, serialised once when the first router is built, with
+/// the error sets of [`document_error_sets`].
 static DOCUMENT: OnceLock<String> = OnceLock::new();
 
 /// Keeps the document the router was built from, for [`openapi_json`].
 pub fn publish(api: &utoipa::openapi::OpenApi) {
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(api).unwrap_or_default();
-        document_auth_limits(&mut doc);
+        document_error_sets(&mut doc);
         doc.to_string()
     });
 }
 
-/// Every operation that takes client or admin credentials may answer 429
-/// once failures pass `client_auth_max_failures`: said once here for all
-/// of them rather than on each handler.
-fn document_auth_limits(doc: &mut serde_json::Value) {
+/// The errors every operation of a kind can answer, said once here
+/// rather than on each handler: a status an operation documents itself
+/// (with its own description) is left as it is.
+fn document_error_sets(doc: &mut serde_json::Value) {
     let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
+    };
+    let error = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        })
     };
     for op in paths
         .values_mut()
         .filter_map(|p| p.as_object_mut())
         .flat_map(|p| p.values_mut())
     {
-        let takes_credentials = op["security"].as_array().is_some_and(|reqs| {
-            reqs.iter()
-                .any(|r| r.get("admin").is_some() || r.get("client").is_some())
-        });
-        if let (true, Some(responses)) = (
-            takes_credentials,
-            op.get_mut("responses").and_then(|r| r.as_object_mut()),
-        ) {
-            responses.entry("429").or_insert_with(|| {
-                serde_json::json!({
-                    "description": "too_many_attempts: too many failed client or admin authentications (see Retry-After)",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-                })
-            });
+        let schemes: Vec<String> = op["security"]
+            .as_array()
+            .map(|reqs| reqs.iter().filter_map(|r| r.as_object()).flat_map(|r| r.keys().cloned()).collect())
+            .unwrap_or_default();
+        let has = |s: &str| schemes.iter().any(|k| k == s);
+        let mut set: Vec<(&str, &str)> = Vec::new();
+        if op.get("requestBody").is_some() {
+            set.extend([
+                ("400", "invalid_request: malformed body or fields"),
+                ("413", "payload_too_large"),
+                ("415", "unsupported_media_type"),
+            ]);
+        }
+        if has("bearer") {
+            set.push(("401", "missing or refused access token (RFC 6750 challenge)"));
+        }
+        match (has("admin"), has("client")) {
+            (true, true) => set.extend([
+                ("401", "invalid_client, or a wrong admin token"),
+                ("403", "unauthorized_client, or admin_disabled"),
+            ]),
+            (true, false) => set.extend([
+                ("401", "unauthorized: missing or wrong admin token"),
+                ("403", "admin_disabled"),
+            ]),
+            (false, true) => set.push(("401", "invalid_client: wrong client credentials")),
+            (false, false) => {}
+        }
+        if has("admin") || has("client") {
+            set.push((
+                "429",
+                "too_many_attempts: too many failed client or admin authentications (see Retry-After)",
+            ));
+        }
+        if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+            for (status, description) in set {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| error(description));
+            }
         }
     }
 }

@@ -145,8 +145,6 @@ async fn rotate(
         (status = 200, description = "rotated", body = TokenResponse),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "invalid_grant, or invalid_client", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody),
         (status = 429, description = "too_many_attempts: too many failed client authentications (see Retry-After)", body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
@@ -171,8 +169,6 @@ async fn refresh(
         (status = 200, description = "rotated (Cache-Control: no-store)", body = OAuthTokenResponse),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type", body = ErrorBody),
         (status = 401, description = "invalid_client", body = ErrorBody),
-        (status = 413, description = "payload_too_large", body = ErrorBody),
-        (status = 415, description = "unsupported_media_type", body = ErrorBody),
         (status = 429, description = "too_many_attempts: too many failed client authentications (see Retry-After)", body = ErrorBody)))]
 async fn token(
     State(state): State<AppState>,

@@ -50,7 +50,7 @@ impl Protected<'_> {
 
 /// The seed's protected route.
 #[utoipa::path(get, path = "/protected", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = Protected), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Protected)))]
 async fn protected(auth: AuthContext) -> Response {
     let c = &auth.token.claims;
     Protected {
@@ -85,7 +85,7 @@ impl Me<'_> {
 
 /// Who the caller is.
 #[utoipa::path(get, path = "/me", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Me)))]
 async fn me(auth: AuthContext) -> Response {
     let c = &auth.token.claims;
     Me {
@@ -116,7 +116,7 @@ pub struct SessionList {
 
 /// The caller's live sessions.
 #[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SessionList)))]
 async fn list(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -142,7 +142,7 @@ async fn list(
 /// End one of the caller's sessions.
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
-    responses((status = 204, description = "ended"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "ended"),
         (status = 404, description = "not the caller's session", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
