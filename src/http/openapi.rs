@@ -87,7 +87,12 @@ fn document_error_sets(doc: &mut serde_json::Value) {
     {
         let schemes: Vec<String> = op["security"]
             .as_array()
-            .map(|reqs| reqs.iter().filter_map(|r| r.as_object()).flat_map(|r| r.keys().cloned()).collect())
+            .map(|reqs| {
+                reqs.iter()
+                    .filter_map(|r| r.as_object())
+                    .flat_map(|r| r.keys().cloned())
+                    .collect()
+            })
             .unwrap_or_default();
         let has = |s: &str| schemes.iter().any(|k| k == s);
         let mut set: Vec<(&str, &str)> = Vec::new();
@@ -99,7 +104,10 @@ fn document_error_sets(doc: &mut serde_json::Value) {
             ]);
         }
         if has("bearer") {
-            set.push(("401", "missing or refused access token (RFC 6750 challenge)"));
+            set.push((
+                "401",
+                "missing or refused access token (RFC 6750 challenge)",
+            ));
         }
         match (has("admin"), has("client")) {
             (true, true) => set.extend([

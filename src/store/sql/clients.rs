@@ -13,12 +13,12 @@ const CLIENT_COLS: &str = "id, name, secret_hash, introspect, feed, created_at";
 
 fn client_from_row(r: &DbRow) -> Result<ClientRecord, StoreError> {
     Ok(ClientRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        secret_hash: r.try_get(2)?,
-        introspect: r.try_get(3)?,
-        feed: r.try_get(4)?,
-        created_at: r.try_get(5)?,
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        introspect: r.try_get("introspect")?,
+        feed: r.try_get("feed")?,
+        created_at: r.try_get("created_at")?,
     })
 }
 
@@ -87,8 +87,8 @@ impl DbStore {
         let mut revoked = Vec::with_capacity(rows.len());
         for row in &rows {
             revoked.push(session_revocation(
-                row.try_get(0)?,
-                row.try_get(1)?,
+                row.try_get("id")?,
+                row.try_get("access_expires_at")?,
                 now,
                 leeway,
             ));

@@ -77,21 +77,21 @@ impl DbStore {
         .await?;
         rows.iter()
             .map(|r| {
-                let alg: String = r.try_get(1)?;
+                let alg: String = r.try_get("alg")?;
                 Ok(StoredKey {
                     material: KeyMaterial {
-                        kid: r.try_get(0)?,
+                        kid: r.try_get("kid")?,
                         alg: alg
                             .parse::<Algorithm>()
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        private: r.try_get(2)?,
-                        public: r.try_get(3)?,
+                        private: r.try_get("private_key")?,
+                        public: r.try_get("public_key")?,
                     },
-                    created_at: r.try_get(4)?,
-                    retired_at: r.try_get(5)?,
-                    revoked_at: r.try_get(6)?,
-                    verify_until: r.try_get(7)?,
-                    active_at: r.try_get(8)?,
+                    created_at: r.try_get("created_at")?,
+                    retired_at: r.try_get("retired_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                    verify_until: r.try_get("verify_until")?,
+                    active_at: r.try_get("active_at")?,
                 })
             })
             .collect()

@@ -6,7 +6,9 @@ use sqlx::Row as _;
 use sqlx::Transaction;
 
 use super::super::backend::{Db, DbRow, DbStore, LOCK_TOKEN_AND_SESSION, append_log, lock_log};
-use super::rows::{SESSION_COLS, session_at, session_from_row, user_at};
+use super::rows::{
+    SESSION_COLS, SESSION_IN_JOIN, USER_IN_JOIN, session_from_row, session_named, user_named,
+};
 use crate::store::types::{
     NewSession, RefreshOutcome, RefreshRequest, Revoked, SessionRecord, SessionRevocation,
     StoreError, UserRecord,
@@ -175,11 +177,14 @@ pub(in crate::store) type RefreshRows = (TokenRow, SessionRecord, UserRecord);
 
 /// The read a refresh starts with: the token (by hash, `$n` placeholders
 /// follow), its session and the session's user, the token's hash first.
-const REFRESH_SELECT: &str =
-    "SELECT t.hash, t.expires_at, COALESCE(t.used_at_ms, t.used_at * 1000),
-        s.id, s.user_id, s.created_at, s.last_seen_at, s.user_agent, s.ip,
-        s.expires_at, s.access_expires_at, s.revoked_at, s.client_id,
-        u.id, u.username, u.password_hash, u.created_at
+const REFRESH_SELECT: &str = "SELECT t.hash AS t_hash, t.expires_at AS t_expires_at,
+        COALESCE(t.used_at_ms, t.used_at * 1000) AS t_used_at_ms,
+        s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at,
+        s.last_seen_at AS s_last_seen_at, s.user_agent AS s_user_agent, s.ip AS s_ip,
+        s.expires_at AS s_expires_at, s.access_expires_at AS s_access_expires_at,
+        s.revoked_at AS s_revoked_at, s.client_id AS s_client_id,
+        u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash,
+        u.created_at AS u_created_at
  FROM refresh_tokens t
  JOIN sessions s ON s.id = t.session_id
  JOIN users u ON u.id = s.user_id
@@ -187,13 +192,12 @@ const REFRESH_SELECT: &str =
 
 fn refresh_rows(row: &DbRow) -> Result<(Vec<u8>, RefreshRows), StoreError> {
     let token = TokenRow {
-        expires_at: row.try_get(1)?,
-        used_at: row.try_get(2)?,
+        expires_at: row.try_get("t_expires_at")?,
+        used_at: row.try_get("t_used_at_ms")?,
     };
-    Ok((
-        row.try_get(0)?,
-        (token, session_at(row, 3)?, user_at(row, 13)?),
-    ))
+    let session = session_named(row, &SESSION_IN_JOIN)?;
+    let user = user_named(row, &USER_IN_JOIN)?;
+    Ok((row.try_get("t_hash")?, (token, session, user)))
 }
 
 /// The refresh token with `hash`, its live session and the session's
@@ -359,8 +363,11 @@ pub(in crate::store) async fn end_sessions_in(
     let mut out = Revoked::default();
     let mut ended = std::collections::HashSet::new();
     for row in &rows {
-        let (id, expires_at, access_expires_at): (String, i64, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (id, expires_at, access_expires_at): (String, i64, i64) = (
+            row.try_get("id")?,
+            row.try_get("expires_at")?,
+            row.try_get("access_expires_at")?,
+        );
         if expires_at > req.now {
             out.live_sessions += 1;
         }
@@ -386,8 +393,11 @@ pub(in crate::store) async fn end_sessions_in(
         .fetch_all(&mut **tx)
         .await?;
     for row in &rows {
-        let (id, access_expires_at, revoked_at): (String, i64, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (id, access_expires_at, revoked_at): (String, i64, i64) = (
+            row.try_get("id")?,
+            row.try_get("access_expires_at")?,
+            row.try_get("revoked_at")?,
+        );
         if !ended.contains(&id) {
             out.known.push(session_revocation(
                 id,
