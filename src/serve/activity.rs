@@ -82,6 +82,11 @@ impl Activity {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// When the current state began.
+    pub fn since(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.since_ms.load(Ordering::Acquire))
+    }
+
     /// The state now (for tests and the watchdog).
     pub fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)

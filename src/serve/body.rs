@@ -22,27 +22,27 @@ pub struct BodyTimeout;
 
 pin_project_lite::pin_project! {
     /// A request body that must arrive within `limit` of the end of its
-    /// head. The timer is made on the first read that has to wait, so a
-    /// body that came with its head costs nothing.
+    /// head (when its connection entered the body state). The timer is
+    /// made on the first read that has to wait, so a body that came with
+    /// its head costs nothing, not even a clock read.
     pub struct TimedBody {
         #[pin]
         inner: Incoming,
         activity: Arc<Activity>,
         limit: Duration,
-        started: tokio::time::Instant,
         timer: Option<Pin<Box<Sleep>>>,
         done: bool,
     }
 }
 
 impl TimedBody {
-    /// Wraps `inner`, whose head ended now.
+    /// Wraps `inner`, whose head ended when `activity` entered the body
+    /// state.
     pub fn new(inner: Incoming, activity: Arc<Activity>, limit: Duration) -> Self {
         Self {
             inner,
             activity,
             limit,
-            started: tokio::time::Instant::now(),
             timer: None,
             done: false,
         }
@@ -69,10 +69,10 @@ impl hyper::body::Body for TimedBody {
                 Poll::Ready(other.map(|r| r.map_err(Into::into)))
             }
             Poll::Pending => {
-                let (started, limit) = (*this.started, *this.limit);
+                let deadline = this.activity.since() + *this.limit;
                 let timer = this
                     .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(started + limit)));
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         *this.done = true;
@@ -110,6 +110,13 @@ impl InFlight {
             activity,
             in_flight,
         }
+    }
+}
+
+impl InFlight {
+    /// Whether its request's body did not arrive in time.
+    pub fn body_did_time_out(&self) -> bool {
+        self.activity.body_did_time_out()
     }
 }
 

@@ -135,14 +135,13 @@ impl Connection {
         let (svc_activity, body_limit) = (activity.clone(), self.limits.body_read_timeout);
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let has_body = !hyper::body::Body::is_end_stream(req.body());
-            let guard = InFlight::start(svc_activity.clone(), in_flight.clone(), has_body);
             let mut req = req.map(|b| TimedBody::new(b, svc_activity.clone(), body_limit));
             req.extensions_mut().insert(ConnectInfo(peer));
+            let guard = InFlight::start(svc_activity.clone(), in_flight.clone(), has_body);
             let response = router.clone().call(req);
-            let activity = svc_activity.clone();
             async move {
                 let mut response = response.await?;
-                if activity.body_did_time_out() {
+                if guard.body_did_time_out() {
                     // Whatever the handler made of a body that never came.
                     response = body_timeout_response();
                 }

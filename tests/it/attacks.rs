@@ -35,6 +35,14 @@ async fn until_closed(s: &mut TcpStream, limit: Duration) -> Option<String> {
     None
 }
 
+/// A connection whose receive buffer is small, so that a client that
+/// stops reading fills it (and the server's send buffer) quickly.
+async fn small_window(app: &TestApp) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("a small buffer");
+    socket.connect(addr(app)).await.expect("connects")
+}
+
 /// Whether a fresh connection gets `/healthz` answered within `limit`.
 async fn healthz_answers(app: &TestApp, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
@@ -114,10 +122,7 @@ async fn a_client_that_never_reads_its_answers_is_closed() {
     let request = b"GET /openapi.json HTTP/1.1\r\nHost: jwtd\r\n\r\n".repeat(4000);
     let mut held = Vec::new();
     for _ in 0..SLOTS {
-        let socket = TcpSocket::new_v4().expect("a socket");
-        socket.set_recv_buffer_size(4096).expect("a small buffer");
-        let s = socket.connect(addr(&app)).await.expect("connects");
-        let (mut reader, mut writer) = s.into_split();
+        let (mut reader, mut writer) = small_window(&app).await.into_split();
         let request = request.clone();
         // The writer blocks once the server stops reading; it is not
         // waited for.
@@ -235,9 +240,7 @@ async fn a_feed_consumer_that_stops_reading_is_closed() {
     );
     let mut held = Vec::new();
     for _ in 0..SLOTS {
-        let socket = TcpSocket::new_v4().expect("a socket");
-        socket.set_recv_buffer_size(4096).expect("a small buffer");
-        let mut s = socket.connect(addr(&app)).await.expect("connects");
+        let mut s = small_window(&app).await;
         s.write_all(request.as_bytes()).await.expect("sent");
         held.push(s);
     }
