@@ -139,6 +139,36 @@ async fn login_failures_count_cluster_wide() {
 }
 
 #[tokio::test]
+async fn client_and_admin_failures_count_cluster_wide() {
+    let Some(db) = setup().await else { return };
+    let apps = cluster(3, &db, services::REDIS, |c| {
+        c.serve.client_auth_max_failures = 6
+    })
+    .await;
+    let admin = |app: &TestApp, token: &'static str| {
+        app.client
+            .get(format!("{}/admin/clients", app.url))
+            .bearer_auth(token)
+            .send()
+    };
+    for i in 0..6 {
+        let r = admin(&apps[i % 3], "a wrong admin token")
+            .await
+            .expect("sent");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    for app in &apps {
+        let r = admin(app, crate::helpers::ADMIN_TOKEN).await.expect("sent");
+        assert_eq!(
+            r.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "failures on the other instances did not count here"
+        );
+        assert!(r.headers().contains_key("retry-after"));
+    }
+}
+
+#[tokio::test]
 async fn a_login_burst_over_three_instances_gets_at_most_the_limit_of_checks() {
     let Some(db) = setup().await else { return };
     let apps = cluster(3, &db, services::REDIS, |c| c.argon2_concurrency = 32).await;
