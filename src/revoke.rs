@@ -159,7 +159,14 @@ impl<'a> Revocations<'a> {
             // The reload indexes every stored revoked key before the ring
             // that holds it is swapped.
             let index = h.enforcement.view.index();
-            h.keys.reload(self.store, index, now).await?;
+            // A reload that fails (a rotation racing it on another
+            // instance) leaves the commit standing: answered 503, and a
+            // retry is idempotent, as before the one revocation path.
+            h.keys.reload(self.store, index, now).await.map_err(|e| {
+                KeyringError::Store(StoreError::Unavailable(sqlx::Error::Protocol(format!(
+                    "key reload after a revocation: {e}"
+                ))))
+            })?;
             if *new {
                 h.enforcement.keys_changed().await;
             }
