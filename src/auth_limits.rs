@@ -134,12 +134,6 @@ impl AuthLimits {
         attempt.failures_seen = failures > 0;
         Ok(attempt)
     }
-
-    /// Checks in flight now, over all pairs (for tests).
-    pub fn in_flight(&self) -> u32 {
-        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.values().sum()
-    }
 }
 
 /// One admitted check: counted in flight until it is told how it went.

@@ -13,7 +13,7 @@ use jwtd_core::verifier::Verifier;
 
 use crate::enforce::index_revoked_keys;
 use crate::keyring::{self, KeyringError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredKey};
 
 /// The keys, swapped whole on rotation so verification never takes a lock.
 pub struct KeyState {
@@ -36,19 +36,19 @@ pub struct KeyState {
 }
 
 impl KeyState {
-    /// The keys as stored now, with a ring already built from them.
+    /// The keys as `stored` now, with a ring already built from them.
     pub async fn load(
         store: &Store,
         ring: jwtd_core::keys::KeyRing,
+        stored: &[StoredKey],
         cache_size: usize,
         now: i64,
     ) -> Result<Self, StoreError> {
-        let stored = store.keys().await?;
         Ok(Self {
             verifier: ArcSwap::from_pointee(Verifier::new(ring, cache_size)),
-            jwks: ArcSwap::from_pointee(keyring::jwks(&stored, now)),
+            jwks: ArcSwap::from_pointee(keyring::jwks(stored, now)),
             fingerprint: Mutex::new(store.key_fingerprint().await?),
-            switch_at: AtomicI64::new(keyring::next_switch(&stored, now).unwrap_or(i64::MAX)),
+            switch_at: AtomicI64::new(keyring::next_switch(stored, now).unwrap_or(i64::MAX)),
             retired_cache: Mutex::default(),
             cache_size,
         })

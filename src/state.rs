@@ -125,7 +125,9 @@ impl AppState {
             .map_err(StartError::Database)?;
         let now = clock.now();
         let ring = keyring::load_or_init(&store, &config, now).await?;
-        let keys = KeyState::load(&store, ring, config.serve.verify_cache_size, now).await?;
+        let stored = store.keys().await?;
+        let keys =
+            KeyState::load(&store, ring, &stored, config.serve.verify_cache_size, now).await?;
         let fanout = match &config.serve.redis_url {
             Some(url) => Some(
                 Fanout::new(url.as_str(), &config.serve.redis_channel)
@@ -148,7 +150,7 @@ impl AppState {
             .ok_or_else(|| StoreError::Corrupt("the bulk load outlived itself".into()))?;
         let skipped = loader.skipped.into_inner();
         let index = loader.index;
-        index_revoked_keys(&index, &store.keys().await?);
+        index_revoked_keys(&index, &stored);
         tracing::info!(revocations = loaded, skipped, "revocation index loaded");
         let hasher = PasswordHasher::new(config.password)?;
         let validation = Validation {
